@@ -1,0 +1,514 @@
+r"""The mean squared error of a uniform quantizer and its step derivatives.
+
+Routes
+------
+``exact`` (bits <= 16)
+    A sum over quantizer cells. Each level :math:`c_k=(k+o)\Delta` owns two
+    half-cells, :math:`[c_k, c_k+h]` and :math:`[c_k-h, c_k]` with
+    :math:`h=\Delta/2`; the outermost half-cells are the tails. On a half-cell
+    we integrate :math:`t^p f(c_k+t)` in the local coordinate :math:`t=x-c_k`
+    with fixed-order Gauss–Legendre (panels split at the density's
+    breakpoints). The integrand is the *error* :math:`t^2`, never
+    :math:`x^2`, so a cell of width :math:`10^{-5}\sigma` still has full
+    relative accuracy: there is no difference of large partial moments.
+    Tails come from each family's closed-form tail moments.
+``exact`` (bits > 16)
+    The Euler–Maclaurin route: exact tails, the granular term
+    :math:`\frac{\Delta^2}{12}P[\tau_-\le X\le\tau_+]`, and the boundary
+    corrections of the periodic sawtooth (see :func:`mse`, Notes).
+``additive``
+    The model in the proof of the seed's Lemma 2.
+``Empirical``
+    :math:`\frac1N\sum_i (x_i-Q(x_i))^2` evaluated directly, in chunks.
+
+Derivatives follow from the Leibniz rule over cells. With
+:math:`A^{(1)}_k=\int_{\text{cell }k}(x-c_k)f\,dx`,
+
+.. math::
+
+    D'(\Delta) = -2\sum_k (k+o)\,A^{(1)}_k,
+
+because the boundary terms of adjacent cells cancel (the error is
+continuous at a decision threshold). Differentiating again gives, per level,
+the values of :math:`f` at its two thresholds and
+:math:`B_k=\int_{\text{cell }k}(x-c_k)f'(x)\,dx`:
+
+.. math::
+
+    D''(\Delta) = -2\sum_k (k+o)\left[\tfrac{h}{2}\big(f(c_k+h)-f(c_k-h)\big)
+    + (k+o)\,B_k\right],
+
+with the threshold term omitted on an infinite side and
+:math:`B=-P[X>\tau_+]` (resp. :math:`-P[X<\tau_-]`) on the tails.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ._distributions import Distribution, _check_distribution
+from ._quantizer import Scheme, _level_index, get_scheme
+from ._validation import (
+    InvalidArgument,
+    as_float_result,
+    check_model,
+    check_no_nan,
+    check_positive_array,
+    check_positive_int,
+    check_side,
+)
+
+__all__ = ["mse", "mse_derivative"]
+
+#: Largest bit-width for which ``model="exact"`` sums every cell.
+EXACT_CELL_SUM_MAX_BITS = 16
+# Relative perturbation of the step that selects a one-sided second
+# derivative where the density jumps (or for empirical data): 2**-40 ~ 9e-13,
+# thousands of ulps, so a threshold is moved off a jump for sure, while the
+# smooth part of D'' changes by ~1e-12 relative.
+_SIDE_EPS = 2.0**-40
+# Elements per vectorised block (float64): bounds the memory of one call.
+_BLOCK = 1 << 21
+
+
+@functools.lru_cache(maxsize=None)
+def _gauss_legendre(n: int):
+    """Gauss–Legendre nodes and weights on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (x + 1.0), 0.5 * w
+
+
+def _rule_for(width_over_scale: float) -> tuple[int, int]:
+    """Panels per sub-interval and nodes per panel for a half-cell width.
+
+    Panels are at most a quarter of the family's scale wide. The node count
+    drops for narrow panels, where the density is a low-degree polynomial to
+    machine precision: GL with n nodes is exact for degree 2n-1 and its
+    error scales like (width/scale)^(2n).
+    """
+    panels = max(1, min(256, math.ceil(width_over_scale / 0.25)))
+    pw = width_over_scale / panels
+    if pw <= 0.02:
+        n = 6
+    elif pw <= 0.1:
+        n = 10
+    else:
+        n = 16
+    return panels, n
+
+
+def _jump_arrays(dist: Distribution):
+    bps = np.asarray(dist._breakpoints, dtype=np.float64)
+    jumps = np.asarray(dist._jumps, dtype=np.float64)
+    nz = jumps != 0
+    return bps, bps[nz], jumps[nz]
+
+
+def _finite_halves(dist: Distribution, c, h, direction: int, need_b: bool):
+    r"""Moments of the half-cells :math:`[c, c+h]` (direction +1) or
+    :math:`[c-h, c]` (direction -1).
+
+    Parameters
+    ----------
+    c : ndarray, shape (S, L)
+        Level positions.
+    h : ndarray, shape (S,)
+        Half-width, finite and positive.
+
+    Returns
+    -------
+    A0, A1, A2, B1, fb : ndarray, shape (S, L)
+        :math:`\int t^p f(c+t)\,dt` for p = 0, 1, 2 over the half-cell (t is
+        signed, so A1 < 0 on a left half), :math:`\int t f'(c+t)\,dt`
+        (including the jumps of f inside), and f at the threshold.
+    """
+    scale = dist._scale
+    bps, jpos, jval = _jump_arrays(dist)
+    hh = h[:, None]  # (S, 1)
+    if bps.size:
+        r = np.clip((bps[None, None, :] - c[..., None]) * direction, 0.0, hh[..., None])
+        zeros = np.zeros(c.shape + (1,))
+        cuts = np.concatenate(
+            [zeros, np.sort(r, axis=-1), np.broadcast_to(hh[..., None], zeros.shape)],
+            axis=-1,
+        )
+    else:
+        cuts = np.stack([np.zeros_like(c), np.broadcast_to(hh, c.shape)], axis=-1)
+    lo = cuts[..., :-1]
+    width = cuts[..., 1:] - lo  # (S, L, nsub)
+    panels, n = _rule_for(float(np.max(h)) / scale)
+    xi, wi = _gauss_legendre(n)
+    pw = width / panels
+    # u: distance from the level, shape (S, L, nsub, panels, n)
+    offs = np.arange(panels, dtype=np.float64)[:, None] + xi[None, :]
+    u = lo[..., None, None] + pw[..., None, None] * offs
+    w = pw[..., None, None] * wi
+    x = c[..., None, None, None] + direction * u
+    fx = dist._pdf(x)
+    wf = w * fx
+    wfu = wf * u
+    a0 = wf.sum(axis=(-3, -2, -1))
+    a1 = direction * wfu.sum(axis=(-3, -2, -1))
+    a2 = (wfu * u).sum(axis=(-3, -2, -1))
+    fb = dist._pdf(c + direction * hh)
+    b1 = None
+    if need_b:
+        if dist._dpdf is not None:
+            b1 = direction * (w * u * dist._dpdf(x)).sum(axis=(-3, -2, -1))
+            if jpos.size:
+                te = jpos[None, None, :] - c[..., None]  # signed offset of the jump
+                ue = te * direction
+                inside = (ue > 0) & (ue < hh[..., None])
+                b1 = b1 + np.where(inside, te * jval, 0.0).sum(-1)
+        else:
+            # integration by parts: int_0^h t f'(c+t) dt = h f(c+h) - A0 (the
+            # jumps inside are included automatically).
+            b1 = hh * fb - a0
+    return a0, a1, a2, b1, fb
+
+
+def _exact_cells(dist: Distribution, d: np.ndarray, s: Scheme, order: int):
+    """D, D', D'' (up to ``order``) by the cell sum; ``d`` is 1-D."""
+    idx = s.indices()  # (L,)
+    L = idx.size
+    panels, n = _rule_for(float(np.max(d)) / (2.0 * dist._scale))
+    per_step = max(1, 2 * L * panels * n * (dist._breakpoints.size + 1))
+    chunk = max(1, _BLOCK // per_step)
+    out = [np.empty_like(d) for _ in range(order + 1)]
+    for start in range(0, d.size, chunk):
+        dd = d[start : start + chunk]
+        h = 0.5 * dd
+        c = idx[None, :] * dd[:, None]
+        # right halves of all but the top level, left halves of all but the bottom
+        r0, r1, r2, rb, rf = _finite_halves(dist, c[:, :-1], h, +1, order >= 2)
+        l0, l1, l2, lb, lf = _finite_halves(dist, c[:, 1:], h, -1, order >= 2)
+        tau_p = c[:, -1]
+        tau_m = c[:, 0]
+        su, t1u, t2u = dist._upper_tail(tau_p)
+        fl, t1l, t2l = dist._lower_tail(tau_m)
+        sl = slice(start, start + chunk)
+        # D: every term is positive; pairwise summation.
+        out[0][sl] = r2.sum(-1) + l2.sum(-1) + t2u + t2l
+        if order >= 1:
+            kr = idx[:-1]
+            kl = idx[1:]
+            g = (kr * r1).sum(-1) + (kl * l1).sum(-1)
+            g = g + idx[-1] * t1u - idx[0] * t1l
+            out[1][sl] = -2.0 * g
+        if order >= 2:
+            hh = h[:, None]
+            # per-level combination before the global sum keeps the error at
+            # ~ eps * scale/h relative (see module docstring).
+            term = np.zeros_like(c)
+            term[:, :-1] += kr * (0.5 * hh * rf + kr * rb)
+            term[:, 1:] += kl * (-0.5 * hh * lf + kl * lb)
+            term[:, -1] += idx[-1] ** 2 * (-su)
+            term[:, 0] += idx[0] ** 2 * (-fl)
+            out[2][sl] = -2.0 * term.sum(-1)
+    return out
+
+
+def _dpdf_or_fd(dist: Distribution, x):
+    """Density derivative: the family's formula, else a central difference."""
+    if dist._dpdf is not None:
+        return dist._dpdf(x)
+    hfd = 1e-4 * dist._scale
+    return (dist._pdf(x + hfd) - dist._pdf(x - hfd)) / (2.0 * hfd)
+
+
+def _additive(dist: Distribution, d: np.ndarray, s: Scheme, order: int):
+    r"""Additive-noise model and its step derivatives.
+
+    :math:`D_a = T_2^+(\tau_+) + T_2^-(\tau_-) + \frac{\Delta^2}{12}P`
+    with :math:`\tau_\pm = K_\pm\Delta` and
+    :math:`P = P[\tau_- \le X \le \tau_+]`.
+    """
+    kp, km = s.top, s.bottom
+    tp, tm = kp * d, km * d
+    su, t1u, t2u = dist._upper_tail(tp)
+    fl, t1l, t2l = dist._lower_tail(tm)
+    p = 1.0 - su - fl
+    out = [t2u + t2l + d * d / 12.0 * p]
+    if order >= 1:
+        fp, fm = dist._pdf(tp), dist._pdf(tm)
+        dp = kp * fp - km * fm
+        out.append(-2.0 * kp * t1u + 2.0 * km * t1l + d / 6.0 * p + d * d / 12.0 * dp)
+    if order >= 2:
+        ddp = kp * kp * _dpdf_or_fd(dist, tp) - km * km * _dpdf_or_fd(dist, tm)
+        out.append(
+            2.0 * kp * kp * su
+            + 2.0 * km * km * fl
+            + p / 6.0
+            + d / 3.0 * dp
+            + d * d / 12.0 * ddp
+        )
+    return out
+
+
+def _euler_maclaurin(dist: Distribution, d: np.ndarray, s: Scheme):
+    r"""MSE for many levels: additive model plus sawtooth boundary terms.
+
+    With the periodic antiderivatives of :math:`g(t)=t^2-\Delta^2/12`,
+    :math:`G_1(t)=t^3/3-\Delta^2t/12` and
+    :math:`G_2(t)=t^4/12-\Delta^2t^2/24+7\Delta^4/2880`,
+
+    .. math::
+
+        \int_{\tau_-}^{\tau_+} g f = -G_2(0)\,[f']_{\tau_-}^{\tau_+}
+        + \sum_e \big(-G_1(t_e)\,J_f(e) + G_2(t_e)\,J_{f'}(e)\big)
+        + O(\Delta^6 \max|f'''|),
+
+    where :math:`e` runs over the density's breakpoints inside
+    :math:`(\tau_-,\tau_+)`, :math:`t_e` is the offset of :math:`e` from its
+    nearest level and :math:`J` are the jumps of :math:`f` and :math:`f'`.
+    """
+    base = _additive(dist, d, s, 0)[0]
+    tp, tm = s.top * d, s.bottom * d
+    corr = -(7.0 * d**4 / 2880.0) * (_dpdf_or_fd(dist, tp) - _dpdf_or_fd(dist, tm))
+    bps = np.asarray(dist._breakpoints, dtype=np.float64)
+    if bps.size:
+        e = bps[None, :]
+        dd = d[:, None]
+        k = np.rint(e / dd - s.offset) + s.offset
+        t = e - k * dd
+        g1 = t**3 / 3.0 - dd * dd * t / 12.0
+        g2 = t**4 / 12.0 - dd * dd * t * t / 24.0 + 7.0 * dd**4 / 2880.0
+        jf = np.asarray(dist._jumps, dtype=np.float64)[None, :]
+        up = _dpdf_or_fd(dist, np.nextafter(bps, np.inf))
+        dn = _dpdf_or_fd(dist, np.nextafter(bps, -np.inf))
+        jd = (up - dn)[None, :]
+        inside = (e > (s.bottom * dd)) & (e < (s.top * dd))
+        corr = corr + np.where(inside, -g1 * jf + g2 * jd, 0.0).sum(-1)
+    return base + corr
+
+
+def _empirical(dist, d: np.ndarray, s: Scheme, order: int, model: str, side: int):
+    """Empirical MSE and one-sided derivatives, O(N) per step, in chunks."""
+    x = dist.samples
+    n = x.size
+    out = [np.zeros_like(d) for _ in range(order + 1)]
+    chunk = max(1, min(n, _BLOCK))
+    for j, dj in enumerate(d):
+        if model == "exact":
+            acc = np.zeros(order + 1)
+            dq = dj * (1.0 + side * _SIDE_EPS) if order >= 1 else dj
+            for start in range(0, n, chunk):
+                xs = x[start : start + chunk]
+                # level index from the (possibly perturbed) step, value at dj
+                k = _level_index(xs, dq, s)
+                err = xs - k * dj
+                acc[0] += np.dot(err, err)
+                if order >= 1:
+                    acc[1] += -2.0 * np.dot(k, err)
+                if order >= 2:
+                    acc[2] += 2.0 * np.dot(k, k)
+            for i in range(order + 1):
+                out[i][j] = acc[i] / n
+        else:
+            tp, tm = s.top * dj, s.bottom * dj
+            up = x[x > tp] - tp
+            lo = tm - x[x < tm]
+            p = 1.0 - (up.size + lo.size) / n
+            out[0][j] = (np.dot(up, up) + np.dot(lo, lo)) / n + dj * dj / 12.0 * p
+            if order >= 1:
+                out[1][j] = (
+                    -2.0 * s.top * up.sum() - 2.0 * (-s.bottom) * lo.sum()
+                ) / n + dj / 6.0 * p
+            if order >= 2:
+                out[2][j] = (
+                    2.0 * s.top**2 * up.size + 2.0 * s.bottom**2 * lo.size
+                ) / n + p / 6.0
+    return out
+
+
+def _evaluate(func, dist, step, bits, scheme, model, order, side=1):
+    """Validate, dispatch to a route, return ``[D, D', ...]`` as arrays."""
+    dist = _check_distribution(func, dist)
+    s = get_scheme(func, scheme, bits)
+    model = check_model(func, model)
+    d = check_positive_array(func, "step", step)
+    flat = d.ravel()
+    if dist._is_empirical:
+        res = _empirical(dist, flat, s, order, model, side)
+    elif model == "additive":
+        res = _additive(dist, flat, s, order)
+    elif s.bits <= EXACT_CELL_SUM_MAX_BITS:
+        res = _exact_cells(dist, flat, s, order)
+        if order >= 2 and dist._jumps.any():
+            res[2] = _exact_cells(dist, flat * (1.0 + side * _SIDE_EPS), s, 2)[2]
+    else:
+        res = [_euler_maclaurin(dist, flat, s)]
+        if order >= 1:
+            res += _additive(dist, flat, s, order)[1:]
+    return [check_no_nan(func, "the result", r).reshape(d.shape) for r in res]
+
+
+def mse(dist, step, bits, *, scheme="paper", model="exact"):
+    r"""Mean squared error :math:`E[(X - Q_\Delta(X))^2]` of a uniform quantizer.
+
+    .. math::
+
+        \mathrm{MSE}(X,\Delta) = \sum_{k} \int_{\text{cell}_k}
+        \big(x - (k+o)\Delta\big)^2 f(x)\,dx
+
+    ``model="additive"`` is the model in the proof of the seed's Lemma 2,
+
+    .. math::
+
+        E[(X-\tau_+)^2; X>\tau_+] + E[(X-\tau_-)^2; X<\tau_-]
+        + \frac{\Delta^2}{12} P[\tau_- \le X \le \tau_+],
+
+    with :math:`\tau_\pm` the outermost levels. For :class:`Uniform` with
+    ``scheme="paper"`` and :math:`2^{M-1}\Delta \le a` it is exactly Lemma 2,
+    :math:`(a-2^{M-1}\Delta)^3/(3a) + 2^M\Delta^3/(24a)`. ACIQ and OCTAV build
+    on models of this kind.
+
+    Parameters
+    ----------
+    dist : Distribution
+        :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
+        :func:`from_scipy` or :class:`Empirical`.
+    step : float or array_like
+        Quantization step(s) :math:`\Delta > 0`. Vectorised.
+    bits : int
+        Bit-width :math:`M`.
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`levels`.
+    model : {'exact', 'additive'}
+        The true MSE or the additive-noise model.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar ``step``, else an array of the shape of ``step``.
+
+    Raises
+    ------
+    InvalidArgument
+        For an invalid distribution, step, bits, scheme or model.
+
+    See Also
+    --------
+    mse_derivative, optimal_step, monte_carlo_mse
+
+    Notes
+    -----
+    Accuracy of ``model="exact"``: relative error below 1e-10 against
+    40-digit mpmath quadrature for every family and scheme, bits 1 to 16 and
+    steps :math:`\tilde\Delta/8` to :math:`8\tilde\Delta` (tested). Cells are
+    integrated in the local error coordinate with fixed-order Gauss–Legendre,
+    so there is no cancellation of large partial moments.
+
+    Above 16 bits (more than 65 536 cells), the exact route is the
+    Euler–Maclaurin expansion of the granular term around the additive model:
+
+    .. math::
+
+        \mathrm{MSE} = D_{\text{add}} - \frac{7\Delta^4}{2880}
+        \big(f'(\tau_+) - f'(\tau_-)\big) + \sum_e \ldots
+        + O(\Delta^6 \max|f'''|),
+
+    with breakpoint terms for densities that jump or kink (see
+    ``_euler_maclaurin``). Its relative error is of order
+    :math:`(\Delta/\sigma)^4`, below 1e-16 at 17 bits for the named families,
+    and it agrees with the cell sum to better than 1e-12 where both run
+    (tested at 12 to 16 bits).
+
+    For :class:`Empirical` the exact route is the sample mean of
+    :math:`(x_i-Q(x_i))^2` in float64, exact up to float rounding.
+
+    References
+    ----------
+    .. [1] M. Shkolnik et al., "Robust Quantization: One Model to Rule Them
+       All", NeurIPS 2020, arXiv:2002.07686, Lemma 2.
+    .. [2] R. M. Gray and D. L. Neuhoff, "Quantization", IEEE Trans. Inf.
+       Theory 44(6), 1998, doi:10.1109/18.720541.
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> u = qt.Uniform(1.0)
+    >>> qt.mse(u, 0.2, 2)  # Lemma 2: (1-0.4)^3/3 + 4*0.008/24
+    0.073333333333...
+    >>> qt.mse(u, 2 / 5, 2) == (2 / 5) ** 2 / 12   # Lemma 3's optimum: D/12
+    True
+    >>> qt.mse(qt.Gaussian(), [0.5, 0.6], 3, scheme="midrise").round(6).tolist()
+    [0.037546, 0.040052]
+    """
+    return as_float_result(_evaluate("mse", dist, step, bits, scheme, model, 0)[0])
+
+
+def mse_derivative(dist, step, bits, order=1, *, scheme="paper", model="exact", side=1):
+    r"""Analytic first or second derivative of the MSE with respect to the step.
+
+    .. math::
+
+        \frac{\partial\,\mathrm{MSE}}{\partial\Delta}
+        = -2\sum_k (k+o)\int_{\text{cell}_k}(x-c_k) f(x)\,dx
+
+    and the second derivative follows from the Leibniz rule over cells (see
+    the module notes of ``quanttheory._mse``); neither uses finite
+    differences.
+
+    Parameters
+    ----------
+    dist : Distribution
+    step : float or array_like
+        Step(s) :math:`\Delta > 0`.
+    bits : int
+    order : {1, 2}
+        Derivative order.
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+    model : {'exact', 'additive'}
+    side : {1, -1}
+        Where the derivative jumps, return the right (+1) or left (-1)
+        limit. Ignored where the derivative is continuous.
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    InvalidArgument
+        For invalid arguments, or ``order`` not in {1, 2}.
+
+    Notes
+    -----
+    * Continuous densities: the MSE is :math:`C^1` in the step. Where the
+      density jumps (:class:`Uniform` at :math:`\pm a`), :math:`D''` jumps
+      when a decision threshold crosses the jump; ``side`` picks the limit.
+    * :class:`Empirical`: the MSE is continuous and piecewise quadratic;
+      between kinks :math:`D''=\frac2N\sum_i (k_i+o)^2`. At a kink (a sample
+      on a decision threshold) both derivatives are one-sided.
+    * For ``model="additive"`` on :class:`Empirical` the probability term is
+      a step function; its (zero) derivative between jumps is used.
+    * Above 16 bits the derivatives of the additive model are returned; they
+      differ from the exact ones by :math:`O(\Delta^2)` relative for smooth
+      densities.
+    * :func:`from_scipy` laws get :math:`f'` through integration by parts,
+      which costs about :math:`(\sigma/\Delta)^2` ulps in :math:`D''`.
+
+    See Also
+    --------
+    mse, sensitivity
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> u = qt.Uniform(1.0)
+    >>> # Lemma 2 branch: D' = (2^(M-3) D^2 - 2^(M-1) (a - 2^(M-1) D)^2) / a
+    >>> round(qt.mse_derivative(u, 0.2, 2), 12), round(0.5*0.04 - 2*0.36, 12)
+    (-0.7, -0.7)
+    >>> round(qt.mse_derivative(u, 0.2, 2, order=2), 12)  # 2*4^(M-1)(a-t)/a + 2^M D/(4a)
+    3.4
+    """
+    order = check_positive_int("mse_derivative", "order", order)
+    if order not in (1, 2):
+        raise InvalidArgument(f"mse_derivative: order={order} must be 1 or 2")
+    side = check_side("mse_derivative", side)
+    res = _evaluate("mse_derivative", dist, step, bits, scheme, model, order, side)
+    return as_float_result(res[order])

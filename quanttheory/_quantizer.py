@@ -1,0 +1,281 @@
+r"""Uniform quantizers: level sets and the vectorised quantizer.
+
+A scheme is a level set :math:`\{(k + o)\Delta : k_{\min} \le k \le k_{\max}\}`
+with an offset :math:`o \in \{0, \tfrac12\}`. Every function here takes the
+scheme by name and converts between step, levels and clipping level only
+through :class:`Scheme`, so that no two conventions get mixed up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import (
+    InvalidArgument,
+    check_bits,
+    check_choice,
+    check_positive_array,
+    check_positive_scalar,
+)
+
+__all__ = ["SCHEMES", "clipping_level", "levels", "quantize"]
+
+SCHEMES = ("paper", "midrise", "signed", "symmetric")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A level set in units of the step: levels are ``(k + offset) * step``.
+
+    ``kmin <= k <= kmax``. Python ints, so 2**62 levels still index exactly.
+    """
+
+    name: str
+    bits: int
+    kmin: int
+    kmax: int
+    offset: float
+
+    @property
+    def n_levels(self) -> int:
+        return self.kmax - self.kmin + 1
+
+    @property
+    def top(self) -> float:
+        """Largest level in units of the step (:math:`\\tau_+/\\Delta`)."""
+        return self.kmax + self.offset
+
+    @property
+    def bottom(self) -> float:
+        """Smallest level in units of the step (:math:`\\tau_-/\\Delta`)."""
+        return self.kmin + self.offset
+
+    def indices(self) -> np.ndarray:
+        """``k + offset`` for every level, ascending, as float64."""
+        return np.arange(self.kmin, self.kmax + 1, dtype=np.float64) + self.offset
+
+
+def get_scheme(func: str, scheme, bits) -> Scheme:
+    """Validate ``scheme`` and ``bits`` and return the level set."""
+    name = check_choice(func, "scheme", scheme, SCHEMES)
+    m = check_bits(func, bits, minimum=2 if name == "symmetric" else 1)
+    if name == "symmetric" and m < 2:  # pragma: no cover - check_bits covers it
+        raise InvalidArgument(f"{func}: bits={m} must be >= 2 for 'symmetric'")
+    half = 1 << (m - 1)
+    if name == "paper":
+        return Scheme(name, m, -half, half, 0.0)
+    if name == "midrise":
+        return Scheme(name, m, -half, half - 1, 0.5)
+    if name == "signed":
+        return Scheme(name, m, -half, half - 1, 0.0)
+    return Scheme(name, m, -(half - 1), half - 1, 0.0)
+
+
+def levels(step, bits, scheme="paper") -> np.ndarray:
+    r"""All reconstruction levels of a uniform quantizer, ascending.
+
+    .. math::
+
+        \mathcal{L} = \{(k + o)\,\Delta : k_{\min} \le k \le k_{\max}\}
+
+    with, for :math:`M` bits and :math:`K = 2^{M-1}`,
+
+    ============= ============================ =====================
+    scheme        :math:`k` range               :math:`o`
+    ============= ============================ =====================
+    ``paper``     :math:`-K \dots K`            0 (seed Eq. (5))
+    ``midrise``   :math:`-K \dots K-1`          1/2
+    ``signed``    :math:`-K \dots K-1`          0 (int hardware)
+    ``symmetric`` :math:`-(K-1) \dots K-1`      0 (narrow range)
+    ============= ============================ =====================
+
+    Parameters
+    ----------
+    step : float
+        Quantization step :math:`\Delta > 0`.
+    bits : int
+        Bit-width :math:`M \ge 1` (``>= 2`` for ``'symmetric'``).
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set.
+
+    Returns
+    -------
+    ndarray
+        The levels, float64, ascending.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``step`` is not positive and finite, ``bits`` is not a valid
+        integer, or ``scheme`` is unknown.
+
+    See Also
+    --------
+    quantize, clipping_level
+
+    References
+    ----------
+    .. [1] M. Shkolnik et al., "Robust Quantization: One Model to Rule Them
+       All", NeurIPS 2020, arXiv:2002.07686, supplementary Eq. (5).
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> qt.levels(0.5, 2, "paper").tolist()
+    [-1.0, -0.5, 0.0, 0.5, 1.0]
+    >>> qt.levels(0.5, 2, "midrise").tolist()
+    [-0.75, -0.25, 0.25, 0.75]
+    """
+    s = get_scheme("levels", scheme, bits)
+    d = check_positive_scalar("levels", "step", step)
+    return s.indices() * d
+
+
+def clipping_level(step, bits, scheme="paper"):
+    r"""Largest reconstruction level :math:`\tau_+ = (k_{\max} + o)\Delta`.
+
+    Inputs above :math:`\tau_+` are clipped to it. For ``'paper'`` this is the
+    seed's :math:`\tau = 2^{M-1}\Delta`. For ``'midrise'`` the ACIQ/OCTAV clip
+    value is :math:`\alpha = \tau_+ + \Delta/2 = 2^{M-1}\Delta`.
+
+    Parameters
+    ----------
+    step : float or array_like
+        Quantization step :math:`\Delta > 0`; arrays broadcast.
+    bits : int
+        Bit-width.
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set.
+
+    Returns
+    -------
+    float or ndarray
+        :math:`\tau_+`, a float for scalar ``step``.
+
+    See Also
+    --------
+    levels
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> qt.clipping_level(0.25, 3)
+    1.0
+    >>> qt.clipping_level(0.25, 3, "midrise")
+    0.875
+    """
+    s = get_scheme("clipping_level", scheme, bits)
+    d = check_positive_array("clipping_level", "step", step)
+    out = s.top * d
+    return float(out) if out.ndim == 0 else out
+
+
+def quantize(x, step, bits, scheme="paper"):
+    r"""Quantize ``x`` to the nearest level of a uniform level set.
+
+    .. math::
+
+        Q_\Delta(x) = \Delta\left(\operatorname{clamp}\left(
+        \left\lfloor \frac{x}{\Delta} - o \right\rceil,
+        k_{\min}, k_{\max}\right) + o\right)
+
+    where :math:`\lfloor\cdot\rceil` rounds half to even, as ``torch.round``
+    and ``numpy.rint`` do. Because clamping the rounded index picks the
+    nearest level of the clamped set, :math:`Q_\Delta(x)` is the nearest
+    element of :func:`levels` for every ``x``. The quantizer is idempotent:
+    ``quantize(quantize(x)) == quantize(x)`` exactly.
+
+    Parameters
+    ----------
+    x : array_like
+        Input values, any shape. Floating input keeps its dtype (the
+        arithmetic runs in that dtype, as in a fake-quantization kernel);
+        integer input is converted to float64.
+    step : float or array_like
+        Quantization step :math:`\Delta > 0`. An array broadcasts against
+        ``x`` (for example one step per channel).
+    bits : int
+        Bit-width :math:`M \ge 1` (``>= 2`` for ``'symmetric'``).
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`levels`.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x`` (broadcast with ``step``), same floating dtype.
+
+    Raises
+    ------
+    InvalidArgument
+        For a non-positive or non-finite step, invalid ``bits`` or ``scheme``,
+        or NaN in ``x`` (NaN has no nearest level).
+
+    See Also
+    --------
+    levels, mse
+
+    Notes
+    -----
+    Infinite inputs are clipped to the outermost level, which is their
+    nearest level.
+
+    References
+    ----------
+    .. [1] M. Shkolnik et al., "Robust Quantization: One Model to Rule Them
+       All", NeurIPS 2020, arXiv:2002.07686, supplementary Eq. (5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quanttheory as qt
+    >>> qt.quantize(np.array([-3.0, -0.26, 0.25, 0.75, 3.0]), 0.5, 2).tolist()
+    [-1.0, -0.5, 0.0, 1.0, 1.0]
+    >>> qt.quantize([0.1, 2.0], 0.5, 2, scheme="midrise").tolist()
+    [0.25, 0.75]
+    """
+    s = get_scheme("quantize", scheme, bits)
+    d = check_positive_array("quantize", "step", step)
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.floating):
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_
+        ):
+            raise InvalidArgument(
+                f"quantize: x has dtype {arr.dtype}; pass real numbers"
+            )
+        arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise InvalidArgument("quantize: x contains NaN, which has no nearest level")
+    dtype = arr.dtype
+    dd = d.astype(dtype)
+    return _quantize_unchecked(arr, dd, s)
+
+
+def _level_index(arr: np.ndarray, step, s: Scheme) -> np.ndarray:
+    """``k + o`` of the nearest level for each element (float64)."""
+    q = np.divide(arr, step, dtype=np.float64)
+    if s.offset:
+        q -= s.offset
+    np.rint(q, out=q)
+    np.clip(q, s.kmin, s.kmax, out=q)
+    if s.offset:
+        q += s.offset
+    return q
+
+
+def _quantize_unchecked(arr: np.ndarray, step, s: Scheme) -> np.ndarray:
+    """Quantize without validation; ``arr`` and ``step`` share a float dtype."""
+    dtype = arr.dtype
+    q = np.empty(np.broadcast_shapes(arr.shape, np.shape(step)), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.divide(arr, step, out=q)
+        if s.offset:
+            q -= dtype.type(s.offset)
+        np.rint(q, out=q)
+        np.clip(q, s.kmin, s.kmax, out=q)
+        if s.offset:
+            q += dtype.type(s.offset)
+        q *= step
+    return q
