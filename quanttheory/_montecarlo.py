@@ -63,8 +63,9 @@ class MonteCarloResult:
         Examples
         --------
         >>> from quanttheory import MonteCarloResult
-        >>> MonteCarloResult(mean=1.0, stderr=0.1, n=100, std=1.0).ci(0.95)
-        (0.804003601545995, 1.195996398454005)
+        >>> lo, hi = MonteCarloResult(mean=1.0, stderr=0.1, n=100, std=1.0).ci(0.95)
+        >>> round(lo, 6), round(hi, 6)     # 1 -/+ 1.959964 * 0.1
+        (0.804004, 1.195996)
         """
         if not (0.0 < level < 1.0):
             raise InvalidArgument(

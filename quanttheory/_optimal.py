@@ -29,7 +29,7 @@ import numpy as np
 from scipy import optimize
 
 from ._distributions import Distribution, _check_distribution
-from ._mse import EXACT_CELL_SUM_MAX_BITS, _additive, _empirical, _evaluate
+from ._mse import _additive, _empirical, _evaluate, _exact_cells
 from ._quantizer import Scheme, get_scheme
 from ._validation import InvalidArgument, check_model
 
@@ -126,20 +126,20 @@ def _value(dist, d, s: Scheme, model: str, order: int = 0):
 def _parametric_optimal(dist: Distribution, s: Scheme, model: str) -> float:
     scale = dist._scale
     top = max(abs(s.top), abs(s.bottom))
-    # grid over the clipping level from 1e-3 to 64 scales, extended while the
-    # best point sits at an end of the grid.
+    # Coarse grid over the clipping level, 1e-3 to 64 scales, extended while
+    # the best point sits at an end. Up to 4 bits the exact model is cheap
+    # (at most 17 levels); above, the additive model (O(1) per step) locates
+    # the basins and the exact model refines them.
+    coarse_model = model if (model == "additive" or s.bits <= 4) else "additive"
     lo_c, hi_c = 1e-3 * scale, 64.0 * scale
-    coarse_model = model
-    if model == "exact" and s.bits > 8:
-        coarse_model = "additive"
     for _ in range(40):
         d = np.geomspace(lo_c, hi_c, _GRID) / top
         if coarse_model == "additive":
             v = _additive(dist, d, s, 0)[0]
         else:
-            v = _value(dist, d, s, coarse_model)[0]
+            v = _exact_cells(dist, d, s, 0, coarse=True)[0]
         i = int(np.argmin(v))
-        if i == len(d) - 1 and np.isfinite(v[-1]):
+        if i == len(d) - 1:
             lo_c, hi_c = hi_c / 4.0, hi_c * 64.0
             continue
         if i == 0:
@@ -150,23 +150,10 @@ def _parametric_optimal(dist: Distribution, s: Scheme, model: str) -> float:
         raise InvalidArgument(
             f"optimal_step: no minimum found for {dist!r}; is its variance finite?"
         )
-    cands = _local_minima(v)
-    if coarse_model != model:
-        # confirm each basin with an exact local grid
-        refined = []
-        for j in cands[:3]:
-            dl = np.geomspace(d[max(j - 1, 0)], d[min(j + 1, len(d) - 1)], 24)
-            vl = _value(dist, dl, s, model)[0]
-            for jl in _local_minima(vl)[:2]:
-                refined.append((dl, vl, jl))
-        basins = refined
-    else:
-        basins = [(d, v, j) for j in cands[:4]]
     best = (math.inf, math.nan)
-    for grid, vals, j in basins:
-        a = grid[max(j - 1, 0)]
-        b = grid[min(j + 1, len(grid) - 1)]
-        x = _refine(dist, s, model, a, b, grid[j])
+    for j in _local_minima(v)[:3]:
+        a, b = d[max(j - 1, 0)], d[min(j + 1, len(d) - 1)]
+        x = _newton(dist, s, model, a, b, d[j], exact_bracket=coarse_model == model)
         fx = float(_value(dist, np.array([x]), s, model)[0][0])
         if fx < best[0] or (fx == best[0] and x > best[1]):
             best = (fx, x)
@@ -183,22 +170,56 @@ def _local_minima(v: np.ndarray) -> list[int]:
     return sorted(idx, key=lambda i: v[i])
 
 
-def _refine(dist, s, model, a, b, x0) -> float:
-    """Minimise on [a, b]: Brent on D' where it changes sign, else bounded Brent."""
+def _newton(dist, s, model, a, b, x0, exact_bracket) -> float:
+    """Safeguarded Newton on the analytic D' (with D''), to machine precision.
 
-    def g(x):
-        return float(_value(dist, np.array([x]), s, model, 1)[1][0])
+    Keeps a bracket ``[a, b]`` with ``D'(a) < 0 < D'(b)``; a Newton step that
+    leaves it, or does not shrink it fast enough, is replaced by bisection.
+    When the bracket comes from another model's grid it is first widened
+    until D' changes sign. Falls back to bounded Brent on D itself if no sign
+    change exists (a minimum at a kink).
+    """
 
-    ga, gb = g(a), g(b)
-    if ga < 0 < gb:
-        return optimize.brentq(g, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps)
-    res = optimize.minimize_scalar(
-        lambda x: float(_value(dist, np.array([x]), s, model)[0][0]),
-        bounds=(a, b),
-        method="bounded",
-        options={"xatol": 1e-12 * x0},
-    )
-    return float(res.x)
+    def g(x, order=1):
+        r = _value(dist, np.array([x]), s, model, order)
+        return float(r[1][0]), (float(r[2][0]) if order == 2 else None)
+
+    ga, gb = g(a)[0], g(b)[0]
+    if not exact_bracket:
+        for _ in range(60):
+            if ga < 0:
+                break
+            a /= 1.25
+            ga = g(a)[0]
+        for _ in range(60):
+            if gb > 0:
+                break
+            b *= 1.25
+            gb = g(b)[0]
+    if not (ga < 0 < gb):
+        res = optimize.minimize_scalar(
+            lambda x: float(_value(dist, np.array([x]), s, model)[0][0]),
+            bounds=(a, b),
+            method="bounded",
+            options={"xatol": 1e-13 * x0},
+        )
+        return float(res.x)
+    x = min(max(x0, a), b)
+    for _ in range(100):
+        gx, hx = g(x, 2)
+        if gx == 0.0:
+            return x
+        if gx < 0:
+            a = x
+        else:
+            b = x
+        nx = x - gx / hx if hx > 0 else 0.5 * (a + b)
+        if not (a < nx < b):
+            nx = 0.5 * (a + b)
+        if abs(nx - x) <= 2.0 * np.finfo(float).eps * x or b - a <= 4e-16 * b:
+            return nx
+        x = nx
+    return x  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------

@@ -79,11 +79,11 @@ def sensitivity(
     --------
     >>> import quanttheory as qt
     >>> u = qt.Uniform(1.0)
-    >>> g = qt.sensitivity(u, 4, [-0.01, 0.01])
-    >>> [round(v, 10) for v in g.tolist()]     # Lemma 1 with the analytic curvature
-    [0.0001529412, 2.5e-05]
-    >>> round(qt.sensitivity(u, 4, -0.01, taylor=False), 10)  # exact on the quadratic side
-    0.0001553529
+    >>> # curvature at 2a/(2^M+1) is 2^(M+1)(2^M+2)/(2^M+1)... = 8 for M=4
+    >>> [round(v, 12) for v in qt.sensitivity(u, 4, [-0.01, 0.01]).tolist()]
+    [0.0004, 0.0004]
+    >>> round(qt.sensitivity(u, 4, -0.01, taylor=False), 12)  # Lemma 2 is cubic
+    0.00057
     """
     dist = _check_distribution("sensitivity", dist)
     get_scheme("sensitivity", scheme, bits)
@@ -140,8 +140,8 @@ def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):
     --------
     >>> import quanttheory as qt
     >>> u = qt.Uniform(1.0)
-    >>> round(qt.sqnr_db(u, 2 / 17, 4), 4)   # 10 log10((1/3) / (D^2/12))
-    23.4098
+    >>> round(qt.sqnr_db(u, 2 / 17, 4), 4)   # 10 log10((1/3) / (D^2/12)) = 10 log10(289)
+    24.609
     """
     dist = _check_distribution("sqnr_db", dist)
     m = _evaluate("sqnr_db", dist, step, bits, scheme, model, 0)[0]
