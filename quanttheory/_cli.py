@@ -348,7 +348,7 @@ def format_md(rows, scheme, model, notes) -> str:
     out = [" ".join(_header(scheme, model)), ""]
     out.append("| " + " | ".join(esc(t) for t in titles) + " |")
     out.append("|" + "|".join(":---" if a == "<" else "---:" for a in align) + "|")
-    out.extend("| " + " | ".join(esc(v) for v in c) + " |" for c in cells)
+    out.extend("| " + " | ".join(esc(v.strip()) for v in c) + " |" for c in cells)
     if notes:
         out.append("")
         out.extend(esc(n) for n in notes)
@@ -391,9 +391,10 @@ def _cmd_table(args, out) -> int:
         skipped = [b for b in bits if b < 2]
         bits = [b for b in bits if b >= 2]
         if not bits:
+            given = ",".join(map(str, args.bits))
             raise UsageError(
                 f"{PROG} table: error: argument --bits: scheme 'symmetric' needs "
-                "bits >= 2 (its levels are -(2^(M-1)-1)..2^(M-1)-1)"
+                f"bits >= 2, got {given} (see '{PROG} table --help')"
             )
     rows = table_rows(bits, args.scheme, args.model)
     notes = _notes(rows, skipped)

@@ -63,8 +63,12 @@ def sensitivity(
     :class:`Uniform`, or :class:`Empirical` data), the Taylor value uses the
     one-sided curvature on the side of ``eps``. Lemma 1 drops the first-order
     term because :math:`D'(\tilde\Delta)=0`; at another ``step`` the Taylor
-    value still omits it. For the uniform law the expansion describes the
-    exact MSE only while :math:`2^{M-1}(\tilde\Delta+\varepsilon) \le a`.
+    value still omits it. For :class:`Uniform` with ``'paper'`` the exact MSE
+    is Lemma 2's cubic for every step up to the kink
+    :math:`2a/(2^M-1)`, where the outermost threshold
+    :math:`(2^{M-1}-\tfrac12)\Delta` reaches :math:`a`; from
+    :math:`\tilde\Delta=2a/(2^M+1)` that is :math:`\varepsilon \le
+    4a/(4^M-1)`. Inside, Taylor misses only the cubic term.
 
     References
     ----------
