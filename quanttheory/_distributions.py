@@ -42,10 +42,28 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class Distribution:
-    """Base class of every distribution that the engine accepts.
+    r"""Base class of every distribution that the engine accepts.
 
     Subclasses write formulas only; this class validates input and exposes the
     public API (``pdf``, ``cdf``, ``sf``, the moments and ``sample``).
+
+    A new family defines ``name``, ``mean``, ``variance``, ``kurtosis``,
+    ``_scale``, ``_pdf``, ``_cdf``, ``_sf``, ``_upper_tail`` (and
+    ``_lower_tail`` unless ``_symmetric = True``), ``_sample``, and
+    optionally ``_dpdf``, ``_breakpoints`` and ``_jumps``; see the module
+    docstring of ``quanttheory._distributions`` and
+    ``tests/test_custom_family.py`` for a complete example.
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> g = qt.Gaussian(1.0)
+    >>> isinstance(g, qt.Distribution)
+    True
+    >>> round(g.sf(1.0), 6), round(g.pdf(0.0), 6)
+    (0.158655, 0.398942)
+    >>> g.sample(3, rng=0).shape
+    (3,)
     """
 
     #: Short family name used in tables and reprs.

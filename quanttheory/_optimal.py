@@ -161,13 +161,16 @@ def _parametric_optimal(dist: Distribution, s: Scheme, model: str) -> float:
 
 
 def _local_minima(v: np.ndarray) -> list[int]:
-    """Indices of the grid's local minima (interior and ends), best first."""
-    idx = [
-        i
-        for i in range(len(v))
-        if (i == 0 or v[i] <= v[i - 1]) and (i == len(v) - 1 or v[i] <= v[i + 1])
-    ]
-    return sorted(idx, key=lambda i: v[i])
+    """Interior strict-from-the-left local minima of a grid, best first.
+
+    Ends are excluded (the caller widens the grid when the global minimum
+    sits at an end), and so are flat plateaus such as :math:`D\to E[X^2]`
+    for vanishing steps.
+    """
+    i = np.arange(1, len(v) - 1)
+    keep = (v[i] < v[i - 1]) & (v[i] <= v[i + 1])
+    idx = i[keep]
+    return [int(j) for j in idx[np.argsort(v[idx], kind="stable")]]
 
 
 def _newton(dist, s, model, a, b, x0, exact_bracket) -> float:
