@@ -153,8 +153,8 @@ MAX_1960_STEP = {1: "1.596", 2: "0.9957", 3: "0.5860", 4: "0.3352", 5: "0.1881"}
 #: Same table: M -> MSE, rounded.
 MAX_1960_MSE = {2: "0.11885", 3: "0.037440"}
 #: P. Paez and T. Glisson, IEEE Trans. Commun. 20(2), 225-230, 1972 (Laplace),
-#: as reproduced in K. Sayood, "Introduction to Data Compression": M -> step.
-#: These entries are chopped (truncated), not rounded.
+#: as reproduced in a public copy of a textbook table (not read from the paper
+#: itself): M -> step. The copy's entries are chopped (truncated), not rounded.
 PAEZ_GLISSON_STEP = {1: "1.414", 2: "1.0873", 3: "0.7309", 4: "0.4609", 5: "0.2799"}
 
 
