@@ -255,9 +255,10 @@ def _notes(rows, skipped) -> list[str]:
 def _header(scheme, model) -> list[str]:
     return [
         f"Optimal uniform quantization: scheme '{scheme}', model '{model}'.",
-        "Laws at unit variance (E[X^2] = 1): uniform a = sqrt(3), gaussian sigma = 1,",
-        "laplace b = 1/sqrt(2). Units: step and clip (largest level tau+) in sigma,",
-        "MSE in sigma^2, D'' = d2MSE/dstep2 at the optimal step (dimensionless),",
+        "All laws at unit variance, E[X^2] = sigma^2 = 1: uniform on [-a, a] with",
+        "a = sqrt(3), gaussian with sigma = 1, laplace with b = 1/sqrt(2).",
+        "Units: step and clip (the largest level tau+) in sigma, MSE in sigma^2,",
+        "SQNR in dB, D'' = d2MSE/dstep2 at the optimal step (dimensionless),",
         f"rise-/+5% = relative MSE increase at step*(1 -/+ {STEP_ERROR}).",
     ]
 
@@ -379,7 +380,8 @@ def format_json(rows, scheme, model, notes) -> str:
         "variance": 1.0,
         "columns": COLUMNS,
         "rows": rows,
-        "notes": notes,
+        # the "*" marks a text-table cell; JSON rows carry both curvatures
+        "notes": [n.removeprefix("* ") for n in notes],
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 

@@ -12,7 +12,7 @@ formulas (the scipy.stats ``_pdf_formula`` pattern):
   each in a form without catastrophic cancellation (symmetric families get
   the lower tail for free);
 * ``_breakpoints`` and ``_jumps``: where the density is not smooth, and by how
-  much it jumps there, so that per-cell Gauss–Legendre never straddles a kink;
+  much it jumps there, so that per-cell Gauss-Legendre never straddles a kink;
 * ``_scale``: the length on which the density varies, which sets the panel
   width of the quadrature;
 * the moments and ``_sample``.
@@ -510,7 +510,7 @@ class _ScipyDistribution(Distribution):
         the body and a constant ratio e^(1/4) in the tails, where a power-law
         density varies on the scale of |x|. Upper tail moments at every knot
         come from a backward recursion over the panels between knots
-        (fixed-order Gauss–Legendre, all terms positive, so no cancellation),
+        (fixed-order Gauss-Legendre, all terms positive, so no cancellation),
         started at the outermost knot with one adaptive quadrature. This runs
         once per distribution, outside the hot path.
         """
@@ -567,17 +567,27 @@ class _ScipyDistribution(Distribution):
                 a, b = (t, edge) if direction > 0 else (edge, t)
                 val, _ = integrate.quad(
                     lambda x, p=p: (direction * (x - t)) ** p * float(pdf(x)),
-                    a, b, limit=200, epsabs=0.0, epsrel=1e-13,
+                    a,
+                    b,
+                    limit=200,
+                    epsabs=0.0,
+                    epsrel=1e-13,
                 )
             else:
                 val, _ = integrate.quad(
-                    lambda u, p=p: (abs(t) * math.expm1(u)) ** p
-                    * float(pdf(t * math.exp(u)))
-                    * abs(t) * math.exp(u),
+                    lambda u, p=p: (
+                        (abs(t) * math.expm1(u)) ** p
+                        * float(pdf(t * math.exp(u)))
+                        * abs(t)
+                        * math.exp(u)
+                    ),
                     # stop at |x| = 1e150 (x*x must not overflow in the pdf);
                     # a finite-variance tail beyond it is below 1e-150.
-                    0.0, max(0.0, math.log(1e150 / abs(t))),
-                    limit=200, epsabs=0.0, epsrel=1e-13,
+                    0.0,
+                    max(0.0, math.log(1e150 / abs(t))),
+                    limit=200,
+                    epsabs=0.0,
+                    epsrel=1e-13,
                 )
             out[p] = val
         return out
@@ -637,7 +647,7 @@ _GL_PANEL_NODES = 20
 def _gl_panel_moments(pdf, a, b, origin):
     r"""Moments :math:`\int_a^b (x-o)^p f(x)\,dx`, p = 0, 1, 2, per panel.
 
-    Fixed-order (20-node) Gauss–Legendre on each panel ``[a, b]``; the panels
+    Fixed-order (20-node) Gauss-Legendre on each panel ``[a, b]``; the panels
     must not contain a kink of ``f``.
     """
     from ._mse import _gauss_legendre
@@ -655,7 +665,7 @@ def _gl_panel_moments(pdf, a, b, origin):
 def from_scipy(rv, *, breakpoints=()) -> Distribution:
     r"""Wrap any frozen continuous scipy.stats distribution.
 
-    The engine then integrates the density with fixed-order Gauss–Legendre per
+    The engine then integrates the density with fixed-order Gauss-Legendre per
     quantizer cell (panels no wider than a quarter of the standard deviation)
     and gets tail moments from a table of knots built once per distribution
     (quarter-scale spacing in the body, geometric in the tails, so power-law
@@ -735,7 +745,7 @@ class Empirical(Distribution):
 
     Notes
     -----
-    ``pdf`` is a histogram estimate (Freedman–Diaconis bins) for plotting; the
+    ``pdf`` is a histogram estimate (Freedman-Diaconis bins) for plotting; the
     engine never uses it. Moments are those of the empirical law (population
     moments, divisor :math:`N`).
 
@@ -759,7 +769,9 @@ class Empirical(Distribution):
                 f"Empirical: samples={_show(samples)} must be real numbers"
             ) from None
         if x.size == 0:
-            raise InvalidArgument("Empirical: samples is empty; pass at least one value")
+            raise InvalidArgument(
+                "Empirical: samples is empty; pass at least one value"
+            )
         finite = np.isfinite(x)
         if not finite.all():
             bad = x[~finite]
@@ -805,7 +817,9 @@ class Empirical(Distribution):
         i = np.clip(i, 0, dens.size - 1)
         # include the right edge in the last bin
         on_edge = x == edges[-1]
-        return np.where(inside | on_edge, dens[np.where(on_edge, dens.size - 1, i)], 0.0)
+        return np.where(
+            inside | on_edge, dens[np.where(on_edge, dens.size - 1, i)], 0.0
+        )
 
     def _cdf(self, x):
         return np.searchsorted(self.sorted, x, side="right") / self.n
@@ -824,4 +838,3 @@ def _check_distribution(func: str, dist) -> Distribution:
             "Uniform, Gaussian, Laplace, from_scipy(...) or Empirical(...)"
         )
     return dist
-

@@ -156,8 +156,12 @@ def monte_carlo_mse(
             pct = int(100 * count / n)
             if pct != done_pct:
                 done_pct = pct
-                print(f"\rmonte_carlo_mse: {pct:3d}% ({count}/{n})", end="",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"\rmonte_carlo_mse: {pct:3d}% ({count}/{n})",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if progress:
         print(file=sys.stderr)
     std = math.sqrt(m2 / (n - 1))

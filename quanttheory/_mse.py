@@ -7,13 +7,13 @@ Routes
     half-cells, :math:`[c_k, c_k+h]` and :math:`[c_k-h, c_k]` with
     :math:`h=\Delta/2`; the outermost half-cells are the tails. On a half-cell
     we integrate :math:`t^p f(c_k+t)` in the local coordinate :math:`t=x-c_k`
-    with fixed-order Gauss–Legendre (panels split at the density's
+    with fixed-order Gauss-Legendre (panels split at the density's
     breakpoints). The integrand is the *error* :math:`t^2`, never
     :math:`x^2`, so a cell of width :math:`10^{-5}\sigma` still has full
     relative accuracy: there is no difference of large partial moments.
     Tails come from each family's closed-form tail moments.
 ``exact`` (bits > 16)
-    The Euler–Maclaurin route: exact tails, the granular term
+    The Euler-Maclaurin route: exact tails, the granular term
     :math:`\frac{\Delta^2}{12}P[\tau_-\le X\le\tau_+]`, and the boundary
     corrections of the periodic sawtooth (see :func:`mse`, Notes).
 ``additive``
@@ -74,9 +74,9 @@ _SIDE_EPS = 2.0**-40
 _BLOCK = 1 << 21
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gauss_legendre(n: int):
-    """Gauss–Legendre nodes and weights on [0, 1]."""
+    """Gauss-Legendre nodes and weights on [0, 1]."""
     x, w = np.polynomial.legendre.leggauss(n)
     return 0.5 * (x + 1.0), 0.5 * w
 
@@ -135,7 +135,7 @@ def _finite_halves(
     hh = h[:, None]  # (S, 1)
     if bps.size:
         r = np.clip((bps[None, None, :] - c[..., None]) * direction, 0.0, hh[..., None])
-        zeros = np.zeros(c.shape + (1,))
+        zeros = np.zeros((*c.shape, 1))
         cuts = np.concatenate(
             [zeros, np.sort(r, axis=-1), np.broadcast_to(hh[..., None], zeros.shape)],
             axis=-1,
@@ -190,8 +190,8 @@ def _exact_cells(
         h = 0.5 * dd
         c = idx[None, :] * dd[:, None]
         # right halves of all but the top level, left halves of all but the bottom
-        r0, r1, r2, rb, rf = _finite_halves(dist, c[:, :-1], h, +1, order >= 2, coarse)
-        l0, l1, l2, lb, lf = _finite_halves(dist, c[:, 1:], h, -1, order >= 2, coarse)
+        _, r1, r2, rb, rf = _finite_halves(dist, c[:, :-1], h, +1, order >= 2, coarse)
+        _, l1, l2, lb, lf = _finite_halves(dist, c[:, 1:], h, -1, order >= 2, coarse)
         tau_p = c[:, -1]
         tau_m = c[:, 0]
         su, t1u, t2u = dist._upper_tail(tau_p)
@@ -424,11 +424,11 @@ def mse(dist, step, bits, *, scheme="paper", model="exact"):
     Accuracy of ``model="exact"``: relative error below 1e-10 against
     40-digit mpmath quadrature for every family and scheme, bits 1 to 16 and
     steps :math:`\tilde\Delta/8` to :math:`8\tilde\Delta` (tested). Cells are
-    integrated in the local error coordinate with fixed-order Gauss–Legendre,
+    integrated in the local error coordinate with fixed-order Gauss-Legendre,
     so there is no cancellation of large partial moments.
 
     Above 16 bits (more than 65 536 cells), the exact route is the
-    Euler–Maclaurin expansion of the granular term around the additive model:
+    Euler-Maclaurin expansion of the granular term around the additive model:
 
     .. math::
 

@@ -76,7 +76,7 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     Notes
     -----
     Complexity. Parametric: a 96-point vectorised grid of
-    :math:`O(2^M)` cell sums, then about 10–40 derivative evaluations; results
+    :math:`O(2^M)` cell sums, then about 10-40 derivative evaluations; results
     are cached per (family, parameters, bits, scheme, model). Empirical:
     :math:`O(N\log N)` for the sort (once per :class:`Empirical` object),
     :math:`O(2^M\log N)` per evaluation, and :math:`O(P\log P)` for the sweep
@@ -99,7 +99,7 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     Examples
     --------
     >>> import quanttheory as qt
-    >>> qt.optimal_step(qt.Uniform(1.0), 4) * 17 / 2   # 2a/(2^M+1)
+    >>> round(qt.optimal_step(qt.Uniform(1.0), 4) * 17 / 2, 12)   # 2a/(2^M+1)
     1.0
     >>> round(qt.optimal_step(qt.Gaussian(), 3, scheme="midrise"), 4)  # Max 1960
     0.586
@@ -290,8 +290,12 @@ def _empirical_optimal(dist, s: Scheme, model: str) -> float:
         for j in _local_minima(vals)[:4]:
             a, b = grid[max(j - 1, 0)], grid[min(j + 1, n_grid - 1)]
             res = optimize.minimize_scalar(
-                lambda x: float(_empirical(dist, np.array([x]), s, 0, "additive", 1)[0][0]),
-                bounds=(a, b), method="bounded", options={"xatol": 1e-13 * grid[j]},
+                lambda x: float(
+                    _empirical(dist, np.array([x]), s, 0, "additive", 1)[0][0]
+                ),
+                bounds=(a, b),
+                method="bounded",
+                options={"xatol": 1e-13 * grid[j]},
             )
             for x in (float(res.x), float(grid[j])):
                 fx = float(_empirical(dist, np.array([x]), s, 0, "additive", 1)[0][0])

@@ -144,7 +144,8 @@ def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):
     --------
     >>> import quanttheory as qt
     >>> u = qt.Uniform(1.0)
-    >>> round(qt.sqnr_db(u, 2 / 17, 4), 4)   # 10 log10((1/3) / (D^2/12)) = 10 log10(289)
+    >>> # 10 log10((1/3) / (D^2/12)) = 10 log10(289)
+    >>> round(qt.sqnr_db(u, 2 / 17, 4), 4)
     24.609
     """
     dist = _check_distribution("sqnr_db", dist)

@@ -53,9 +53,7 @@ def check_bits(func: str, bits, minimum: int = 1) -> int:
             )
     bits = operator.index(bits)
     if bits < minimum:
-        raise InvalidArgument(
-            f"{func}: bits={bits} must be an integer >= {minimum}"
-        )
+        raise InvalidArgument(f"{func}: bits={bits} must be an integer >= {minimum}")
     return bits
 
 
@@ -73,7 +71,7 @@ def check_positive_array(func: str, name: str, value) -> np.ndarray:
     if bad.any():
         first = arr[bad].flat[0] if arr.ndim else arr[()]
         what = "number" if arr.ndim == 0 else f"array (first bad value {first!r})"
-        shown = _show(value) if arr.ndim == 0 else _show(value)
+        shown = _show(value)
         raise InvalidArgument(
             f"{func}: {name}={shown} must be a positive finite {what}"
         )
@@ -123,9 +121,7 @@ def check_side(func: str, side) -> int:
         return 1
     if side in (-1, "-", "left") and not isinstance(side, bool):
         return -1
-    raise InvalidArgument(
-        f"{func}: side={_show(side)} must be +1 (right) or -1 (left)"
-    )
+    raise InvalidArgument(f"{func}: side={_show(side)} must be +1 (right) or -1 (left)")
 
 
 def check_positive_int(func: str, name: str, value, minimum: int = 1) -> int:
@@ -138,9 +134,7 @@ def check_positive_int(func: str, name: str, value, minimum: int = 1) -> int:
             )
     value = operator.index(value)
     if value < minimum:
-        raise InvalidArgument(
-            f"{func}: {name}={value} must be an integer >= {minimum}"
-        )
+        raise InvalidArgument(f"{func}: {name}={value} must be an integer >= {minimum}")
     return value
 
 

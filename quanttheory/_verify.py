@@ -1,4 +1,4 @@
-r"""``quanttheory verify``: check the seed's Lemmas 1–3 every way we can.
+r"""``quanttheory verify``: check the seed's Lemmas 1-3 every way we can.
 
 Each check is a row: the lemma or claim, the method (symbolic identity,
 engine against a closed form, against 40-digit mpmath, against a published
@@ -184,36 +184,52 @@ def _lemma2_checks(bits: Iterable[int], quick: bool) -> list[Check]:
     for m in bits:
         # steps inside the seed's domain 2^(M-1) D <= a
         steps = np.linspace(0.05, 1.0, 5 if quick else 20) * a / 2 ** (m - 1)
-        out.append(_check(
-            f"Lemma 2, M={m}: exact MSE = closed form on 2^(M-1)D <= a",
-            "Lemma 2", "engine vs closed form",
-            _rel(mse(u, steps, m), lemma2(a, steps, m)), 1e-12,
-            "U[-1,1], scheme 'paper', 2^(M-1)D in [0.05a, a]",
-        ))
-        out.append(_check(
-            f"Lemma 2, M={m}: additive model = closed form",
-            "Lemma 2", "engine vs closed form",
-            _rel(mse(u, steps, m, model="additive"), lemma2(a, steps, m)), 1e-12,
-            "the proof's model is exact for the uniform law in its domain",
-        ))
+        out.append(
+            _check(
+                f"Lemma 2, M={m}: exact MSE = closed form on 2^(M-1)D <= a",
+                "Lemma 2",
+                "engine vs closed form",
+                _rel(mse(u, steps, m), lemma2(a, steps, m)),
+                1e-12,
+                "U[-1,1], scheme 'paper', 2^(M-1)D in [0.05a, a]",
+            )
+        )
+        out.append(
+            _check(
+                f"Lemma 2, M={m}: additive model = closed form",
+                "Lemma 2",
+                "engine vs closed form",
+                _rel(mse(u, steps, m, model="additive"), lemma2(a, steps, m)),
+                1e-12,
+                "the proof's model is exact for the uniform law in its domain",
+            )
+        )
         # beyond the seed's domain, up to the kink 2a/(2^M-1)
         lo, hi = a / 2 ** (m - 1), 2 * a / (2**m - 1)
         wider = lo + (hi - lo) * np.linspace(0.0, 1.0, 5)
-        out.append(_check(
-            f"Lemma 2, M={m}: still exact for a < 2^(M-1)D <= 2^M a/(2^M-1)",
-            "Lemma 2 (domain)", "engine vs closed form",
-            _rel(mse(u, wider, m), lemma2(a, wider, m)), 1e-12,
-            "the formula holds while the outermost threshold (2^(M-1)-1/2)D <= a",
-        ))
+        out.append(
+            _check(
+                f"Lemma 2, M={m}: still exact for a < 2^(M-1)D <= 2^M a/(2^M-1)",
+                "Lemma 2 (domain)",
+                "engine vs closed form",
+                _rel(mse(u, wider, m), lemma2(a, wider, m)),
+                1e-12,
+                "the formula holds while the outermost threshold (2^(M-1)-1/2)D <= a",
+            )
+        )
         beyond = hi * 1.05
         dev = abs(mse(u, beyond, m) - float(lemma2(a, beyond, m))) / mse(u, beyond, m)
-        out.append(_check(
-            f"Lemma 2, M={m}: the cubic is not the MSE past D = 2a/(2^M-1)",
-            "Lemma 2 (domain)", "engine vs closed form",
-            max(0.0, 1e-6 - dev), 0.0,
-            f"at D = 1.05*2a/(2^M-1) the cubic is off by {dev:.3g} relative "
-            "(error = shortfall below a 1e-6 gap)",
-        ))
+        out.append(
+            _check(
+                f"Lemma 2, M={m}: the cubic is not the MSE past D = 2a/(2^M-1)",
+                "Lemma 2 (domain)",
+                "engine vs closed form",
+                max(0.0, 1e-6 - dev),
+                0.0,
+                f"at D = 1.05*2a/(2^M-1) the cubic is off by {dev:.3g} relative "
+                "(error = shortfall below a 1e-6 gap)",
+            )
+        )
     return out
 
 
@@ -223,27 +239,39 @@ def _lemma3_checks(bits: Iterable[int]) -> list[Check]:
     u = Uniform(a)
     for m in bits:
         d_plus, d_minus = 2 * a / (2**m + 1), 2 * a / (2**m - 1)
-        out.append(_check(
-            f"Lemma 3, M={m}: optimal_step = 2a/(2^M+1)",
-            "Lemma 3", "engine vs closed form",
-            _rel(optimal_step(u, m), d_plus), 1e-13,
-            "global minimiser found numerically (grid + Newton on D')",
-        ))
-        out.append(_check(
-            f"Lemma 3, M={m}: MSE at the optimum = D^2/12",
-            "Lemma 3", "engine vs closed form",
-            _rel(mse(u, d_plus, m), d_plus**2 / 12), 1e-13,
-            "cells tile [-a, a] exactly",
-        ))
+        out.append(
+            _check(
+                f"Lemma 3, M={m}: optimal_step = 2a/(2^M+1)",
+                "Lemma 3",
+                "engine vs closed form",
+                _rel(optimal_step(u, m), d_plus),
+                1e-13,
+                "global minimiser found numerically (grid + Newton on D')",
+            )
+        )
+        out.append(
+            _check(
+                f"Lemma 3, M={m}: MSE at the optimum = D^2/12",
+                "Lemma 3",
+                "engine vs closed form",
+                _rel(mse(u, d_plus, m), d_plus**2 / 12),
+                1e-13,
+                "cells tile [-a, a] exactly",
+            )
+        )
         g_minus = mse_derivative(u, d_minus, m, 1, side=-1)
         c_minus = mse_derivative(u, d_minus, m, 2, side=-1)
-        out.append(_check(
-            f"Lemma 3, M={m}: root 2a/(2^M-1) is a local maximum of the cubic",
-            "Lemma 3 (spurious root)", "engine vs closed form",
-            abs(g_minus) + max(c_minus, 0.0), 1e-10,
-            f"D'={g_minus:.2e}, left D''={c_minus:.4g} < 0 (closed form "
-            f"-2^(M-1) = {-(2 ** (m - 1))})",
-        ))
+        out.append(
+            _check(
+                f"Lemma 3, M={m}: root 2a/(2^M-1) is a local maximum of the cubic",
+                "Lemma 3 (spurious root)",
+                "engine vs closed form",
+                abs(g_minus) + max(c_minus, 0.0),
+                1e-10,
+                f"D'={g_minus:.2e}, left D''={c_minus:.4g} < 0 (closed form "
+                f"-2^(M-1) = {-(2 ** (m - 1))})",
+            )
+        )
     return out
 
 
@@ -256,12 +284,16 @@ def _lemma1_checks(bits: Iterable[int]) -> list[Check]:
             eps = 1e-3 * d0
             tay = sensitivity(dist, m, -eps)
             exact = sensitivity(dist, m, -eps, taylor=False)
-            out.append(_check(
-                f"Lemma 1, {law}, M={m}: Taylor vs exact at eps=-1e-3*D",
-                "Lemma 1", "engine vs closed form",
-                _rel(tay, exact), 5e-3,
-                "relative gap O(eps): third-order term",
-            ))
+            out.append(
+                _check(
+                    f"Lemma 1, {law}, M={m}: Taylor vs exact at eps=-1e-3*D",
+                    "Lemma 1",
+                    "engine vs closed form",
+                    _rel(tay, exact),
+                    5e-3,
+                    "relative gap O(eps): third-order term",
+                )
+            )
             h = 1e-4 * d0
             for order in (1, 2):
                 an = mse_derivative(dist, d0 * 0.9, m, order)
@@ -270,22 +302,30 @@ def _lemma1_checks(bits: Iterable[int]) -> list[Check]:
                 fm = f(dist, d0 * 0.9 - h, m)
                 fd = (fp - fm) / (2 * h)
                 scale = abs(an) if order == 2 else max(abs(an), 1e-3 * abs(fp) / d0)
-                out.append(_check(
-                    f"D^({order}) {law}, M={m}: analytic vs central difference",
-                    "Lemma 1", "analytic vs finite difference",
-                    abs(an - fd) / scale, 1e-5,
-                    "at 0.9*D~, h=1e-4*D~ (truncation ~1e-8, rounding ~1e-12/h)",
-                ))
+                out.append(
+                    _check(
+                        f"D^({order}) {law}, M={m}: analytic vs central difference",
+                        "Lemma 1",
+                        "analytic vs finite difference",
+                        abs(an - fd) / scale,
+                        1e-5,
+                        "at 0.9*D~, h=1e-4*D~ (truncation ~1e-8, rounding ~1e-12/h)",
+                    )
+                )
         # uniform curvature at the optimum: 2^(M-1) exactly (closed form)
     u = Uniform(1.0)
     for m in bits:
         d0 = 2 / (2**m + 1)
-        out.append(_check(
-            f"Lemma 1, uniform, M={m}: curvature at the optimum = 2^(M-1)",
-            "Lemma 1", "engine vs closed form",
-            _rel(mse_derivative(u, d0, m, 2), lemma2_curvature(1.0, d0, m)), 1e-10,
-            "Lemma 2's second derivative at 2a/(2^M+1)",
-        ))
+        out.append(
+            _check(
+                f"Lemma 1, uniform, M={m}: curvature at the optimum = 2^(M-1)",
+                "Lemma 1",
+                "engine vs closed form",
+                _rel(mse_derivative(u, d0, m, 2), lemma2_curvature(1.0, d0, m)),
+                1e-10,
+                "Lemma 2's second derivative at 2a/(2^M+1)",
+            )
+        )
     return out
 
 
@@ -294,8 +334,9 @@ def _mpmath_checks(bits: Iterable[int], quick: bool) -> list[Check]:
     low = [m for m in bits if m <= 4]
     if quick:
         low = [m for m in low if m in (2, 4)] or low[:1]
-    schemes = ("paper", "midrise") if quick else ("paper", "midrise", "signed",
-                                                  "symmetric")
+    schemes = (
+        ("paper", "midrise") if quick else ("paper", "midrise", "signed", "symmetric")
+    )
     factors = np.array([1.0]) if quick else np.array([0.25, 1.0, 4.0])
     for law in LAWS:
         dist = unit_variance(law)
@@ -305,35 +346,49 @@ def _mpmath_checks(bits: Iterable[int], quick: bool) -> list[Check]:
                     continue
                 steps = optimal_step(dist, m, scheme=scheme) * factors
                 ref = [mpmath_mse(law, float(s), m, scheme) for s in steps]
-                out.append(_check(
-                    f"exact MSE, {law}, M={m}, {scheme}: engine vs mpmath",
-                    "MSE (all laws)", "engine vs mpmath",
-                    _rel(mse(dist, steps, m, scheme=scheme), ref), 1e-10,
-                    "30-digit mpmath.quad per cell at "
-                    + ("D~" if quick else "D~/4, D~, 4D~"),
-                ))
+                out.append(
+                    _check(
+                        f"exact MSE, {law}, M={m}, {scheme}: engine vs mpmath",
+                        "MSE (all laws)",
+                        "engine vs mpmath",
+                        _rel(mse(dist, steps, m, scheme=scheme), ref),
+                        1e-10,
+                        "30-digit mpmath.quad per cell at "
+                        + ("D~" if quick else "D~/4, D~, 4D~"),
+                    )
+                )
     return out
 
 
 def _table_checks() -> list[Check]:
     out = []
     g, lap = Gaussian(1.0), Laplace.with_variance(1.0)
-    rows = [(g, "gaussian", m, "step", v, False, "Max 1960")
-            for m, v in MAX_1960_STEP.items()]
-    rows += [(g, "gaussian", m, "MSE", v, False, "Max 1960")
-             for m, v in MAX_1960_MSE.items()]
-    rows += [(lap, "laplace", m, "step", v, True, "Paez & Glisson 1972")
-             for m, v in PAEZ_GLISSON_STEP.items()]
+    rows = [
+        (g, "gaussian", m, "step", v, False, "Max 1960")
+        for m, v in MAX_1960_STEP.items()
+    ]
+    rows += [
+        (g, "gaussian", m, "MSE", v, False, "Max 1960") for m, v in MAX_1960_MSE.items()
+    ]
+    rows += [
+        (lap, "laplace", m, "step", v, True, "Paez & Glisson 1972")
+        for m, v in PAEZ_GLISSON_STEP.items()
+    ]
     for dist, name, m, what, printed, chopped, cite in rows:
         d = optimal_step(dist, m, scheme="midrise")
         value = d if what == "step" else mse(dist, d, m, scheme="midrise")
-        out.append(_check(
-            f"optimal uniform quantizer, {name}, N={2**m}, {what}: {cite}",
-            "Lemma 3 (other laws)", "engine vs published table",
-            _table_error(value, printed, chopped), 1.0,
-            f"{value:.7g} vs printed {printed} ({'chopped' if chopped else 'rounded'}"
-            "; error in half-units of the last digit)",
-        ))
+        out.append(
+            _check(
+                f"optimal uniform quantizer, {name}, N={2**m}, {what}: {cite}",
+                "Lemma 3 (other laws)",
+                "engine vs published table",
+                _table_error(value, printed, chopped),
+                1.0,
+                f"{value:.7g} vs printed {printed} "
+                f"({'chopped' if chopped else 'rounded'}; "
+                "error in half-units of the last digit)",
+            )
+        )
     return out
 
 
@@ -350,12 +405,16 @@ def _monte_carlo_checks(bits: Iterable[int], seed: int, quick: bool) -> list[Che
         for f in (1.0, 1.3):
             r = monte_carlo_mse(dist, f * d0, m, n=n, rng=rng)
             z = abs(r.mean - mse(dist, f * d0, m)) / r.stderr
-            out.append(_check(
-                f"Monte Carlo, {law}, M={m}, D={f}*D~: |MC - exact| / SE",
-                "MSE (all laws)", "Monte Carlo",
-                z, k,
-                f"n={n}, k={k:.2f} standard errors (family-wise alarm rate 1e-4)",
-            ))
+            out.append(
+                _check(
+                    f"Monte Carlo, {law}, M={m}, D={f}*D~: |MC - exact| / SE",
+                    "MSE (all laws)",
+                    "Monte Carlo",
+                    z,
+                    k,
+                    f"n={n}, k={k:.2f} standard errors (family-wise alarm rate 1e-4)",
+                )
+            )
     return out
 
 
@@ -380,34 +439,65 @@ def _findings(bits: list[int]) -> list[tuple[str, str]]:
     # where Lemma 2 holds
     rows = []
     for m in fb:
-        rows.append([m, 1 / 2 ** (m - 1), 2 / (2**m - 1), 2 / (2**m + 1), 4 / (4**m - 1)])
-    out.append((
-        "Where Lemma 2 holds (a = 1)",
-        "The seed states Lemma 2 for 2^(M-1)D <= a. The cubic is in fact the exact "
-        "MSE for every step up to D = 2a/(2^M-1), where the outermost decision "
-        "threshold (2^(M-1)-1/2)D reaches a; beyond it the MSE is a different "
-        "piecewise cubic (verified numerically above). The optimum 2a/(2^M+1) lies "
-        "inside; the right-side radius of Lemma 1's expansion is "
-        "2a/(2^M-1) - 2a/(2^M+1) = 4a/(4^M-1).\n\n"
-        + _fmt_table(["M", "seed domain end a/2^(M-1)", "true end 2a/(2^M-1)",
-                      "optimum 2a/(2^M+1)", "radius 4a/(4^M-1)"], rows),
-    ))
+        rows.append(
+            [m, 1 / 2 ** (m - 1), 2 / (2**m - 1), 2 / (2**m + 1), 4 / (4**m - 1)]
+        )
+    out.append(
+        (
+            "Where Lemma 2 holds (a = 1)",
+            "The seed states Lemma 2 for 2^(M-1)D <= a. The cubic is in fact the exact "
+            "MSE for every step up to D = 2a/(2^M-1), where the outermost decision "
+            "threshold (2^(M-1)-1/2)D reaches a; beyond it the MSE is a different "
+            "piecewise cubic (verified numerically above). The optimum 2a/(2^M+1) lies "
+            "inside; the right-side radius of Lemma 1's expansion is "
+            "2a/(2^M-1) - 2a/(2^M+1) = 4a/(4^M-1).\n\n"
+            + _fmt_table(
+                [
+                    "M",
+                    "seed domain end a/2^(M-1)",
+                    "true end 2a/(2^M-1)",
+                    "optimum 2a/(2^M+1)",
+                    "radius 4a/(4^M-1)",
+                ],
+                rows,
+            ),
+        )
+    )
     # spurious root
     rows = []
     u = Uniform(1.0)
     for m in fb:
         dp, dm = 2 / (2**m + 1), 2 / (2**m - 1)
-        rows.append([m, dp, float(mse(u, dp, m)), dm, float(mse(u, dm, m)),
-                     float(mse_derivative(u, dm, m, 2, side=-1))])
-    out.append((
-        "Which root of Lemma 3 is spurious",
-        "Both roots 2a/(2^M+-1) solve Lemma 3's equation. 2a/(2^M+1) is the global "
-        "minimiser (curvature 2^(M-1) > 0). 2a/(2^M-1) is a local maximum of the "
-        "cubic (left curvature -2^(M-1) < 0), sitting exactly at the kink where "
-        "the cubic stops being the MSE; it is never the optimum.\n\n"
-        + _fmt_table(["M", "2a/(2^M+1)", "MSE there", "2a/(2^M-1)", "MSE there",
-                      "left D'' there"], rows),
-    ))
+        rows.append(
+            [
+                m,
+                dp,
+                float(mse(u, dp, m)),
+                dm,
+                float(mse(u, dm, m)),
+                float(mse_derivative(u, dm, m, 2, side=-1)),
+            ]
+        )
+    out.append(
+        (
+            "Which root of Lemma 3 is spurious",
+            "Both roots 2a/(2^M+-1) solve Lemma 3's equation. 2a/(2^M+1) is the global "
+            "minimiser (curvature 2^(M-1) > 0). 2a/(2^M-1) is a local maximum of the "
+            "cubic (left curvature -2^(M-1) < 0), sitting exactly at the kink where "
+            "the cubic stops being the MSE; it is never the optimum.\n\n"
+            + _fmt_table(
+                [
+                    "M",
+                    "2a/(2^M+1)",
+                    "MSE there",
+                    "2a/(2^M-1)",
+                    "MSE there",
+                    "left D'' there",
+                ],
+                rows,
+            ),
+        )
+    )
     # sensitivity comparison at equal variance
     a_u = math.sqrt(3.0)
     rows = []
@@ -423,28 +513,51 @@ def _findings(bits: list[int]) -> list[tuple[str, str]]:
             d0 = optimal_step(dist, m)
             exact_c[law] = mse_derivative(dist, d0, m, 2, side=-1)
             approx_c[law] = mse_derivative(dist, d_approx, m, 2, side=-1)
-        row += [exact_c["uniform"], exact_c["gaussian"], exact_c["laplace"],
-                approx_c["uniform"], approx_c["gaussian"], approx_c["laplace"]]
-        verdict_a.append(exact_c["uniform"] < min(exact_c["gaussian"], exact_c["laplace"]))
-        verdict_b.append(approx_c["uniform"] < min(approx_c["gaussian"], approx_c["laplace"]))
+        row += [
+            exact_c["uniform"],
+            exact_c["gaussian"],
+            exact_c["laplace"],
+            approx_c["uniform"],
+            approx_c["gaussian"],
+            approx_c["laplace"],
+        ]
+        verdict_a.append(
+            exact_c["uniform"] < min(exact_c["gaussian"], exact_c["laplace"])
+        )
+        verdict_b.append(
+            approx_c["uniform"] < min(approx_c["gaussian"], approx_c["laplace"])
+        )
         rows.append(row)
     say_a = "lower" if all(verdict_a) else ("higher" if not any(verdict_a) else "mixed")
     say_b = "lower" if all(verdict_b) else ("higher" if not any(verdict_b) else "mixed")
-    out.append((
-        "Sensitivity: uniform vs Gaussian vs Laplace at unit variance",
-        "Gamma(X, eps) = |D''| eps^2 / 2, so at equal variance and equal eps the "
-        "curvature D'' decides. (a) At each law's exact optimum the uniform "
-        f"curvature is {say_a} than the Gaussian's and Laplace's for the bit-widths "
-        "shown (it is 2^(M-1) exactly). (b) At the approximation D = 2a/2^M "
-        f"(a = sqrt(3), the seed's approximate optimum for the uniform law), "
-        f"the uniform curvature is {say_b}: there it is 1/2 for every M. The "
-        "seed's claim that the uniform law is the least sensitive holds only at "
-        "the approximate point; at the true optimum the uniform MSE is the most "
-        "curved (left-side values shown; for the uniform law the right side is "
-        "the same up to the kink radius).\n\n"
-        + _fmt_table(["M", "U at D~", "N at D~", "L at D~", "U at 2a/2^M",
-                      "N at 2a/2^M", "L at 2a/2^M"], rows),
-    ))
+    out.append(
+        (
+            "Sensitivity: uniform vs Gaussian vs Laplace at unit variance",
+            "Gamma(X, eps) = |D''| eps^2 / 2, so at equal variance and equal eps the "
+            "curvature D'' decides. (a) At each law's exact optimum the uniform "
+            f"curvature is {say_a} than the Gaussian's and Laplace's for the "
+            "bit-widths shown (it is 2^(M-1) exactly). (b) At the approximation "
+            "D = 2a/2^M "
+            f"(a = sqrt(3), the seed's approximate optimum for the uniform law), "
+            f"the uniform curvature is {say_b}: there it is 1/2 for every M. The "
+            "seed's claim that the uniform law is the least sensitive holds only at "
+            "the approximate point; at the true optimum the uniform MSE is the most "
+            "curved (left-side values shown; for the uniform law the right side is "
+            "the same up to the kink radius).\n\n"
+            + _fmt_table(
+                [
+                    "M",
+                    "U at D~",
+                    "N at D~",
+                    "L at D~",
+                    "U at 2a/2^M",
+                    "N at 2a/2^M",
+                    "L at 2a/2^M",
+                ],
+                rows,
+            ),
+        )
+    )
     # relative MSE rise: the practical version of Gamma
     rows = []
     for m in fb:
@@ -455,11 +568,13 @@ def _findings(bits: list[int]) -> list[tuple[str, str]]:
             base = mse(dist, d0, m)
             row.append((mse(dist, 1.05 * d0, m) - base) / base)
         rows.append(row)
-    out.append((
-        "Relative MSE rise for a +5 % step error (exact)",
-        "The relative rise removes the scale of the MSE itself.\n\n"
-        + _fmt_table(["M", "uniform", "gaussian", "laplace", "t3"], rows),
-    ))
+    out.append(
+        (
+            "Relative MSE rise for a +5 % step error (exact)",
+            "The relative rise removes the scale of the MSE itself.\n\n"
+            + _fmt_table(["M", "uniform", "gaussian", "laplace", "t3"], rows),
+        )
+    )
     # bit-width robustness: optimal clipping level vs M
     rows = []
     for m in fb:
@@ -478,15 +593,19 @@ def _findings(bits: list[int]) -> list[tuple[str, str]]:
             opt = mse(dist, optimal_step(dist, m), m)
             worst = max(worst, mse(dist, d_carry, m) / opt - 1)
         carry.append(f"{law}: {worst:.3g}")
-    out.append((
-        "Bit-width robustness: the optimal clipping level moves with M",
-        "Optimal clipping level tau~ = 2^(M-1) D~ (scheme 'paper', unit variance). "
-        "The uniform law's clip stays at a(2^M/(2^M+1)) -> a; heavier tails push "
-        "the clip outwards as M grows, so a range calibrated at one bit-width is "
-        "wrong at another. Worst relative MSE excess over the bit-widths shown when "
-        "the clip optimal at 4 bits is kept: " + "; ".join(carry) + ".\n\n"
-        + _fmt_table(["M", "uniform", "gaussian", "laplace", "t3"], rows),
-    ))
+    out.append(
+        (
+            "Bit-width robustness: the optimal clipping level moves with M",
+            "Optimal clipping level tau~ = 2^(M-1) D~ (scheme 'paper', unit variance). "
+            "The uniform law's clip stays at a(2^M/(2^M+1)) -> a; heavier tails push "
+            "the clip outwards as M grows, so a range calibrated at one bit-width is "
+            "wrong at another. Worst relative MSE excess over the bit-widths shown "
+            "when the clip optimal at 4 bits is kept: "
+            + "; ".join(carry)
+            + ".\n\n"
+            + _fmt_table(["M", "uniform", "gaussian", "laplace", "t3"], rows),
+        )
+    )
     return out
 
 
@@ -501,7 +620,10 @@ def _stages(bits, seed, quick) -> list[tuple[str, Callable[[], list[Check]]]]:
         ("Lemma 1", lambda: _lemma1_checks(low if not quick else low[:3])),
         ("mpmath", lambda: _mpmath_checks(bits, quick)),
         ("tables", _table_checks),
-        ("Monte Carlo", lambda: _monte_carlo_checks(low[:3] if quick else low, seed, quick)),
+        (
+            "Monte Carlo",
+            lambda: _monte_carlo_checks(low[:3] if quick else low, seed, quick),
+        ),
     ]
     try:
         from ._verify_symbolic import symbolic_checks
@@ -539,8 +661,11 @@ def run(bits=(1, 2, 3, 4, 5, 6, 7, 8), seed=0, quick=False, progress=None) -> Re
             print(f"[{i}/{len(stages) + 1}] {name} ...", file=progress, flush=True)
         rep.checks.extend(fn())
     if progress is not None:
-        print(f"[{len(stages) + 1}/{len(stages) + 1}] findings ...", file=progress,
-              flush=True)
+        print(
+            f"[{len(stages) + 1}/{len(stages) + 1}] findings ...",
+            file=progress,
+            flush=True,
+        )
     rep.findings = _findings(bits if not quick else [m for m in bits if m <= 6])
     rep.seconds = time.perf_counter() - t0
     return rep
@@ -549,10 +674,21 @@ def run(bits=(1, 2, 3, 4, 5, 6, 7, 8), seed=0, quick=False, progress=None) -> Re
 def to_text(rep: Report) -> str:
     """A readable table of all checks, then a summary line."""
     head = ["lemma", "check", "method", "error", "tolerance", "result"]
-    rows = [[c.lemma, c.name, c.method, f"{c.error:.2e}", f"{c.tolerance:.1e}",
-             "pass" if c.passed else "FAIL"] for c in rep.checks]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(head)]
+    rows = [
+        [
+            c.lemma,
+            c.name,
+            c.method,
+            f"{c.error:.2e}",
+            f"{c.tolerance:.1e}",
+            "pass" if c.passed else "FAIL",
+        ]
+        for c in rep.checks
+    ]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+        for i, h in enumerate(head)
+    ]
     widths[1] = min(widths[1], 70)
 
     def line(r):
@@ -598,4 +734,3 @@ def _main_for_debug() -> int:  # pragma: no cover
     rep = run(quick=True, progress=sys.stderr)
     print(to_text(rep))
     return 0 if rep.passed else 1
-

@@ -1,0 +1,382 @@
+"""The ``quanttheory`` command line (``quanttheory._cli``) and the examples in
+README.md and docs/index.md.
+
+Most tests run ``main([...])`` in-process and read stdout/stderr with capsys;
+one runs ``python -m quanttheory`` as a subprocess. The uniform-law numbers
+are checked against closed forms of the seed paper, M. Shkolnik et al.,
+"Robust Quantization: One Model to Rule Them All", NeurIPS 2020,
+arXiv:2002.07686 (supplementary Lemmas 2 and 3), evaluated here with plain
+float arithmetic, not with the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import doctest
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import quanttheory
+from quanttheory._cli import COLUMNS, main
+
+REPO = Path(__file__).resolve().parents[1]
+# Unit variance: Var U(-a, a) = a^2 / 3 = 1.
+A = math.sqrt(3.0)
+LAWS = ("uniform", "gaussian", "laplace")
+# a data row of the text table: law name, then the bit-width
+ROW = re.compile(r"^(uniform|gaussian|laplace) +\d+ ")
+
+
+def lemma2_mse(step: float, bits: int) -> float:
+    """Seed Lemma 2, valid while the clipping level 2^(M-1) step <= a."""
+    tau = 2 ** (bits - 1) * step
+    assert tau <= A  # a guard on the test's own inputs, not on user input
+    return (A - tau) ** 3 / (3 * A) + 2**bits * step**3 / (24 * A)
+
+
+def lemma3_step(bits: int) -> float:
+    """Seed Lemma 3: the valid root 2a / (2^M + 1)."""
+    return 2 * A / (2**bits + 1)
+
+
+def text_rows(out: str) -> list[list[str]]:
+    """The data rows of a text table, split into cells."""
+    return [ln.split() for ln in out.splitlines() if ROW.match(ln)]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def csv_rows(capsys, *argv):
+    code, out, err = run(capsys, "table", "--format", "csv", *argv)
+    assert code == 0, err
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+# ---------------------------------------------------------------------------
+# exit codes and usage errors
+# ---------------------------------------------------------------------------
+def test_default_table_text(capsys):
+    code, out, err = run(capsys, "table")
+    assert code == 0
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == "Optimal uniform quantization: scheme 'paper', model 'exact'."
+    # the header states the variance normalisation and the units
+    head = "\n".join(lines[:6])
+    assert "unit variance, E[X^2] = sigma^2 = 1" in head
+    assert "in sigma" in head
+    assert "sigma^2" in head
+    titles = next(ln for ln in lines if ln.startswith("law "))
+    assert titles.split() == [
+        "law", "M", "step", "clip", "MSE", "SQNR[dB]", "D''", "rise-5%", "rise+5%",
+    ]  # fmt: skip
+    body = text_rows(out)
+    assert [(r[0], int(r[1])) for r in body] == [
+        (law, m) for law in LAWS for m in range(1, 9)
+    ]
+    # the uniform curvature carries the footnote marker, explained below
+    assert all(r[6].endswith("*") for r in body if r[0] == "uniform")
+    assert any(ln.startswith("* The uniform density jumps") for ln in lines)
+
+
+def test_text_columns_are_aligned(capsys):
+    code, out, _ = run(capsys, "table", "--bits", "1-3")
+    assert code == 0
+    lines = out.splitlines()
+    rule = next(i for i, ln in enumerate(lines) if set(ln) <= {"-", " "} and ln)
+    table = [ln for ln in lines if ROW.match(ln)]
+    # right-aligned numeric columns end at the same position on every row
+    ends = {len(lines[rule - 1])} | {len(ln) for ln in table}
+    assert len(ends) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["table", "--bits", "0"],
+        ["table", "--bits", "a-b"],
+        ["table", "--bits", "8-1"],
+        ["table", "--bits", "33"],
+        ["table", "--bits", "1-40"],
+        ["table", "--bits", "2,,4"],
+        ["table", "--bits", "-3"],
+        ["table", "--bits", "1.5"],
+        ["table", "--bits"],
+        ["table", "--scheme", "nearest"],
+        ["table", "--model", "fancy"],
+        ["table", "--format", "xml"],
+        ["table", "--frobnicate"],
+        ["table", "--bits", "1", "--scheme", "symmetric"],
+        ["nonsense"],
+        [],
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("quanttheory")
+    assert "error:" in err
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("0", "0 is outside 1..32"),
+        ("a-b", "'a-b' is not an integer"),
+        ("8-1", "descending; write 1-8"),
+        ("33", "33 is outside 1..32"),
+    ],
+)
+def test_bad_bits_message_names_argument_and_value(capsys, spec, fragment):
+    code, _, err = run(capsys, "table", "--bits", spec)
+    assert code == 2
+    assert "--bits" in err
+    assert fragment in err
+
+
+def test_help_and_version_exit_0(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"quanttheory {quanttheory.__version__}"
+    code, out, _ = run(capsys, "table", "--help")
+    assert code == 0
+    assert "--bits" in out
+    assert "--scheme" in out
+
+
+def test_symmetric_skips_one_bit_with_a_note(capsys):
+    code, out, err = run(capsys, "table", "--scheme", "symmetric", "--bits", "1-2")
+    assert code == 0
+    assert err == ""
+    assert "bits 1 skipped: scheme 'symmetric' needs at least 2 bits." in out
+    rows = csv_rows(capsys, "--scheme", "symmetric", "--bits", "1-2")
+    assert [int(r["bits"]) for r in rows] == [2, 2, 2]
+
+
+# ---------------------------------------------------------------------------
+# numbers: the uniform law with scheme 'paper' against Lemmas 2 and 3
+# ---------------------------------------------------------------------------
+def test_uniform_paper_matches_lemma_3_full_precision(capsys):
+    rows = [r for r in csv_rows(capsys, "--bits", "1-8") if r["law"] == "uniform"]
+    assert [int(r["bits"]) for r in rows] == list(range(1, 9))
+    for r in rows:
+        m = int(r["bits"])
+        step = lemma3_step(m)
+        # The optimum is a root of D' found by Brent's method to ~4 ulp; 1e-12
+        # leaves room for the conditioning of the root.
+        assert float(r["step"]) == pytest.approx(step, rel=1e-12, abs=0)
+        # clipping level = largest 'paper' level 2^(M-1) step (seed Eq. (5))
+        assert float(r["clip"]) == pytest.approx(2 ** (m - 1) * step, rel=1e-12, abs=0)
+        # Lemma 3: MSE(step~) = step~^2 / 12; the exact MSE is documented to
+        # 1e-10 relative, and the step error above adds 2e-12.
+        mse = step**2 / 12
+        assert float(r["mse"]) == pytest.approx(mse, rel=1e-10, abs=0)
+        # SQNR = 10 log10(E[X^2] / MSE) with E[X^2] = 1; 1e-10 relative in the
+        # MSE is 4.3e-10 dB.
+        assert float(r["sqnr_db"]) == pytest.approx(
+            10 * math.log10(1 / mse), rel=0, abs=1e-8
+        )
+
+
+def test_uniform_paper_curvature_and_rise_match_lemma_2(capsys):
+    rows = [r for r in csv_rows(capsys, "--bits", "1-8") if r["law"] == "uniform"]
+    for r in rows:
+        m = int(r["bits"])
+        step = lemma3_step(m)
+        # Differentiating Lemma 2 twice, D'' = 2 4^(M-1) (a - t)/a + 2^M D/(4a)
+        # with t = 2^(M-1) D; at D = 2a/(2^M+1), a - t = a/(2^M+1) and
+        # D'' = 2^(M-1). The analytic cell-sum curvature carries ~1e-13
+        # relative rounding; 1e-9 is far below any modelling error.
+        assert float(r["curvature"]) == pytest.approx(2 ** (m - 1), rel=1e-9, abs=0)
+        # at the optimum of 'paper' no threshold sits on +-a: no jump
+        assert float(r["curvature_left"]) == pytest.approx(
+            float(r["curvature"]), rel=1e-9, abs=0
+        )
+        base = step**2 / 12
+        # -5 %: the clipping level shrinks, Lemma 2 holds. Each MSE carries
+        # <= 1e-10 relative error, so the rise (>= 0.0145) is good to ~1e-8.
+        lo = (lemma2_mse(0.95 * step, m) - base) / base
+        assert float(r["rise_minus_5pct"]) == pytest.approx(lo, rel=1e-8, abs=0)
+        # +5 %: 1.05 * 2^(M-1) * 2a/(2^M+1) <= a only while 0.05 * 2^M <= 1,
+        # i.e. M <= 4; beyond that Lemma 2 does not apply.
+        if m <= 4:
+            hi = (lemma2_mse(1.05 * step, m) - base) / base
+            assert float(r["rise_plus_5pct"]) == pytest.approx(hi, rel=1e-8, abs=0)
+
+
+@pytest.mark.parametrize("bits", [1, 4, 8])
+def test_printed_text_matches_lemma_3(capsys, bits):
+    # the text table rounds: step and clip to 6 decimals, MSE to 4 significant
+    # digits in e-notation, SQNR to 3 decimals, D'' to 4 decimals
+    code, out, _ = run(capsys, "table", "--bits", str(bits))
+    assert code == 0
+    row = text_rows(out)[0]
+    assert row[0] == "uniform"
+    step = lemma3_step(bits)
+    mse = step**2 / 12
+    assert row[1] == str(bits)
+    assert row[2] == f"{step:.6f}"
+    assert row[3] == f"{2 ** (bits - 1) * step:.6f}"
+    assert row[4] == f"{mse:.4e}"
+    assert row[5] == f"{10 * math.log10(1 / mse):.3f}"
+    assert row[6] == f"{2 ** (bits - 1):.4f}*"
+    lo = (lemma2_mse(0.95 * step, bits) - mse) / mse
+    assert row[7] == f"{100 * lo:.3f}%"
+
+
+def test_midrise_and_symmetric_uniform_tile_the_support(capsys):
+    # For 'midrise' and 'symmetric' the optimal cells tile [-a, a] exactly
+    # (optimal_step docstring, and the flat error density of the uniform law):
+    # step = 2a/2^M and 2a/(2^M - 1), and MSE = step^2/12.
+    for scheme, cells in (
+        ("midrise", lambda m: 2**m),
+        ("symmetric", lambda m: 2**m - 1),
+    ):
+        rows = csv_rows(capsys, "--scheme", scheme, "--bits", "2,3,6")
+        for r in (r for r in rows if r["law"] == "uniform"):
+            step = 2 * A / cells(int(r["bits"]))
+            assert float(r["step"]) == pytest.approx(step, rel=1e-12, abs=0)
+            assert float(r["mse"]) == pytest.approx(step**2 / 12, rel=1e-10, abs=0)
+
+
+# ---------------------------------------------------------------------------
+# machine-readable formats
+# ---------------------------------------------------------------------------
+def test_csv_parses(capsys):
+    rows = csv_rows(capsys, "--bits", "2,4")
+    assert list(rows[0]) == list(COLUMNS)
+    assert [(r["law"], int(r["bits"])) for r in rows] == [
+        (law, m) for law in LAWS for m in (2, 4)
+    ]
+    for r in rows:
+        assert r["scheme"] == "paper"
+        assert r["model"] == "exact"
+        for key in COLUMNS:
+            if key not in ("law", "bits", "scheme", "model"):
+                assert math.isfinite(float(r[key]))
+        assert float(r["mse"]) > 0
+        assert float(r["curvature"]) > 0  # a minimum
+        assert float(r["rise_minus_5pct"]) > 0
+        assert float(r["rise_plus_5pct"]) > 0
+
+
+def test_json_parses(capsys):
+    code, out, _ = run(
+        capsys, "table", "--format", "json", "--bits", "3", "--model", "additive"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["command"] == "table"
+    assert doc["scheme"] == "paper"
+    assert doc["model"] == "additive"
+    assert doc["variance"] == 1.0
+    assert set(doc["columns"]) == set(COLUMNS)
+    assert [r["law"] for r in doc["rows"]] == list(LAWS)
+    for r in doc["rows"]:
+        assert set(r) == set(COLUMNS)
+        assert r["bits"] == 3
+    # for the uniform law with 'paper' the additive model is Lemma 2 itself
+    u = doc["rows"][0]
+    assert u["step"] == pytest.approx(lemma3_step(3), rel=1e-12, abs=0)
+    assert isinstance(doc["notes"], list)
+
+
+def test_json_and_csv_agree(capsys):
+    rows = csv_rows(capsys, "--bits", "5", "--scheme", "signed")
+    code, out, _ = run(
+        capsys, "table", "--format", "json", "--bits", "5", "--scheme", "signed"
+    )
+    assert code == 0
+    for c, j in zip(rows, json.loads(out)["rows"], strict=True):
+        # csv writes repr(float), which round-trips exactly
+        assert float(c["step"]) == j["step"]
+        assert float(c["mse"]) == j["mse"]
+
+
+def test_markdown_table(capsys):
+    code, out, _ = run(capsys, "table", "--format", "md", "--bits", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert "| law | M | step |" in out
+    body = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| law")]
+    assert len(body) == 3
+    assert all(ln.count("|") == 10 for ln in body)
+
+
+def test_csv_note_for_skipped_bits_goes_to_stderr(capsys):
+    code, out, err = run(
+        capsys, "table", "--format", "csv", "--scheme", "symmetric", "--bits", "1-2"
+    )
+    assert code == 0
+    assert "skipped" in err
+    assert "skipped" not in out
+    assert len(list(csv.DictReader(io.StringIO(out)))) == 3
+
+
+# ---------------------------------------------------------------------------
+# as a program
+# ---------------------------------------------------------------------------
+def test_python_dash_m_subprocess():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "quanttheory", "table", "--bits", "2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    rows = text_rows(proc.stdout)
+    assert [(r[0], r[1]) for r in rows] == [(law, "2") for law in LAWS]
+    assert rows[0][2] == f"{lemma3_step(2):.6f}"
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "quanttheory", "table", "--bits", "8-1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------
+# the examples in README.md and docs/*.md run as written
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["README.md", "docs/index.md"])
+def test_docs_examples_run(name):
+    # Code fences become blank lines so that a fence never reads as expected
+    # output; every `>>>` line then runs as a doctest.
+    text = (REPO / name).read_text(encoding="utf-8")
+    text = "\n".join("" if ln.startswith("```") else ln for ln in text.splitlines())
+    test = doctest.DocTestParser().get_doctest(text, {}, name, str(REPO / name), 0)
+    assert test.examples, f"{name} has no >>> examples"
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    runner = doctest.DocTestRunner(optionflags=flags)
+    out = io.StringIO()
+    runner.run(test, out=out.write)
+    assert runner.failures == 0, out.getvalue()
