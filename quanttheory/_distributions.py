@@ -73,6 +73,8 @@ class Distribution:
     _symmetric: bool = False
     _is_empirical: bool = False
     _scale: float = 1.0
+    #: a central point (median) separating "left" from "right" tails
+    _centre: float = 0.0
 
     # -- public API ---------------------------------------------------------
     def pdf(self, x):
@@ -449,12 +451,13 @@ class _ScipyDistribution(Distribution):
         mean, var = (float(v) for v in rv.stats("mv"))
         if not (math.isfinite(var) and var > 0):
             raise InvalidArgument(
-                f"from_scipy: {self.name} has variance {var!r}; the MSE of a "
-                "clipping quantizer needs a finite, positive variance"
+                f"from_scipy: rv={_describe(rv)} has variance {var!r}; the MSE of "
+                "a clipping quantizer needs a finite, positive variance"
             )
         self.mean = mean
         self.variance = var
         self._scale = math.sqrt(var)
+        self._centre = float(rv.median())
         bps = [float(b) for b in np.atleast_1d(np.asarray(breakpoints, float))]
         if not all(math.isfinite(b) for b in bps):
             raise InvalidArgument(
@@ -465,8 +468,8 @@ class _ScipyDistribution(Distribution):
         self._breakpoints = bps
         jumps = []
         for e in bps:
-            up = float(rv.pdf(np.nextafter(e, np.inf) if e < hi else e))
-            dn = float(rv.pdf(np.nextafter(e, -np.inf) if e > lo else e))
+            up = float(self._pdf(np.nextafter(e, np.inf) if e < hi else e))
+            dn = float(self._pdf(np.nextafter(e, -np.inf) if e > lo else e))
             if e >= hi:
                 up = 0.0
             if e <= lo:
@@ -490,14 +493,20 @@ class _ScipyDistribution(Distribution):
         k = float(self.rv.stats("k"))
         return k + 3.0
 
+    # scipy evaluates e.g. log(0) outside or at the edge of the support and
+    # warns, although the value it returns (0 density) is right: silence
+    # numpy's floating-point warnings for these calls only.
     def _pdf(self, x):
-        return self.rv.pdf(x)
+        with np.errstate(all="ignore"):
+            return self.rv.pdf(x)
 
     def _cdf(self, x):
-        return self.rv.cdf(x)
+        with np.errstate(all="ignore"):
+            return self.rv.cdf(x)
 
     def _sf(self, x):
-        return self.rv.sf(x)
+        with np.errstate(all="ignore"):
+            return self.rv.sf(x)
 
     def _sample(self, n, rng):
         return np.asarray(self.rv.rvs(size=n, random_state=rng), dtype=np.float64)
@@ -521,8 +530,8 @@ class _ScipyDistribution(Distribution):
         k = k[(k >= self._lo) & (k <= self._hi)]
         k = np.unique(k)
         # drop far knots where both tails are exactly zero
-        sf = self.rv.sf(k)
-        cdf = self.rv.cdf(k)
+        sf = self._sf(k)
+        cdf = self._cdf(k)
         keep = (sf > 0) | (cdf < 1) | (k <= med)
         keep &= (cdf > 0) | (sf < 1) | (k >= med)
         k = k[keep]
@@ -561,7 +570,7 @@ class _ScipyDistribution(Distribution):
         edge = self._hi if direction > 0 else self._lo
         if t == edge:
             return out
-        pdf = self.rv.pdf
+        pdf = self._pdf
         for p in range(3):
             if math.isfinite(edge) or t * direction <= 0:
                 a, b = (t, edge) if direction > 0 else (edge, t)
@@ -615,7 +624,7 @@ class _ScipyDistribution(Distribution):
             if (~inside).any():
                 for i in np.flatnonzero(~inside):
                     res[:, i] = self._quad_tail(t[i], +1)
-            res[0] = self.rv.sf(t)
+            res[0] = self._sf(t)
         else:
             inside = t > k[0]
             j = np.searchsorted(k, t, side="left") - 1  # last knot < t
@@ -631,7 +640,7 @@ class _ScipyDistribution(Distribution):
             if (~inside).any():
                 for i in np.flatnonzero(~inside):
                     res[:, i] = self._quad_tail(t[i], -1)
-            res[0] = self.rv.cdf(t)
+            res[0] = self._cdf(t)
         return tuple(r.reshape(shape) for r in res)
 
     def _upper_tail(self, tau):
@@ -660,6 +669,15 @@ def _gl_panel_moments(pdf, a, b, origin):
     fx = pdf(x) * (w * wi)
     t = x - np.asarray(origin, dtype=np.float64)[..., None]
     return fx.sum(-1), (fx * t).sum(-1), (fx * t * t).sum(-1)
+
+
+def _describe(rv) -> str:
+    """``scipy.stats.t(2)``-style text for a frozen distribution."""
+    dist = getattr(rv, "dist", None)
+    name = getattr(dist, "name", type(rv).__name__)
+    args = [repr(a) for a in getattr(rv, "args", ())]
+    args += [f"{k}={v!r}" for k, v in getattr(rv, "kwds", {}).items()]
+    return f"scipy.stats.{name}({', '.join(args)})"
 
 
 def from_scipy(rv, *, breakpoints=()) -> Distribution:
@@ -777,7 +795,7 @@ class Empirical(Distribution):
             bad = x[~finite]
             raise InvalidArgument(
                 f"Empirical: samples contain {bad.size} non-finite value(s) "
-                f"(first: {bad[0]!r}); remove NaN/inf before analysis"
+                f"(first: {float(bad[0])!r}); remove NaN/inf before analysis"
             )
         self.samples = x
         self.n = x.size

@@ -34,6 +34,13 @@ class MonteCarloResult:
         Number of samples.
     std : float
         Sample standard deviation of the squared error.
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> r = qt.monte_carlo_mse(qt.Gaussian(), 0.3, 4, n=100_000, rng=1)
+    >>> r.n, bool(abs(r.mean - qt.mse(qt.Gaussian(), 0.3, 4)) < 5 * r.stderr)
+    (100000, True)
     """
 
     mean: float

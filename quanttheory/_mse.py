@@ -65,11 +65,13 @@ __all__ = ["mse", "mse_derivative"]
 
 #: Largest bit-width for which ``model="exact"`` sums every cell.
 EXACT_CELL_SUM_MAX_BITS = 16
-# Relative perturbation of the step that selects a one-sided second
-# derivative where the density jumps (or for empirical data): 2**-40 ~ 9e-13,
-# thousands of ulps, so a threshold is moved off a jump for sure, while the
-# smooth part of D'' changes by ~1e-12 relative.
-_SIDE_EPS = 2.0**-40
+# Empirical data: the level assignment for a one-sided derivative is taken at
+# the step moved by 2**-48 ~ 3.6e-15 relative (16 ulps), which moves a sample
+# that sits on a threshold to the side the threshold leaves it on. The value
+# of the derivative is then evaluated at the unmoved step.
+_SIDE_EPS = 2.0**-48
+# Half-cells wider than this many scales use differences of tail moments.
+_WIDE_CELL = 16.0
 # Elements per vectorised block (float64): bounds the memory of one call.
 _BLOCK = 1 << 21
 
@@ -111,7 +113,13 @@ def _jump_arrays(dist: Distribution):
 
 
 def _finite_halves(
-    dist: Distribution, c, h, direction: int, need_b: bool, coarse: bool = False
+    dist: Distribution,
+    c,
+    h,
+    direction: int,
+    need_b: bool,
+    coarse: bool = False,
+    side: int = 1,
 ):
     r"""Moments of the half-cells :math:`[c, c+h]` (direction +1) or
     :math:`[c-h, c]` (direction -1).
@@ -129,8 +137,17 @@ def _finite_halves(
         :math:`\int t^p f(c+t)\,dt` for p = 0, 1, 2 over the half-cell (t is
         signed, so A1 < 0 on a left half), :math:`\int t f'(c+t)\,dt`
         (including the jumps of f inside), and f at the threshold.
+
+    Notes
+    -----
+    Where a threshold sits on a jump of f, the threshold value of f and
+    whether the jump counts as inside are taken on the side into which the
+    threshold moves when the step grows (``side=+1``) or shrinks (``-1``):
+    this gives the one-sided derivatives exactly, with no perturbation.
     """
     scale = dist._scale
+    if float(np.max(h)) > _WIDE_CELL * scale:
+        return _halves_by_tails(dist, c, h, direction, side)
     bps, jpos, jval = _jump_arrays(dist)
     hh = h[:, None]  # (S, 1)
     if bps.size:
@@ -158,7 +175,8 @@ def _finite_halves(
     a0 = wf.sum(axis=(-3, -2, -1))
     a1 = direction * wfu.sum(axis=(-3, -2, -1))
     a2 = (wfu * u).sum(axis=(-3, -2, -1))
-    fb = dist._pdf(c + direction * hh)
+    b = c + direction * hh
+    fb, on, sigma = _pdf_at_threshold(dist, b, side)
     b1 = None
     if need_b:
         if dist._dpdf is not None:
@@ -166,7 +184,10 @@ def _finite_halves(
             if jpos.size:
                 te = jpos[None, None, :] - c[..., None]  # signed offset of the jump
                 ue = te * direction
-                inside = (ue > 0) & (ue < hh[..., None])
+                inside = (ue > 0) & (ue < hh[..., None]) & ~on
+                # a jump on the threshold is inside iff the threshold moves
+                # outwards from the level
+                inside |= on & (sigma * direction > 0)[..., None]
                 b1 = b1 + np.where(inside, te * jval, 0.0).sum(-1)
         else:
             # integration by parts: int_0^h t f'(c+t) dt = h f(c+h) - A0 (the
@@ -175,8 +196,95 @@ def _finite_halves(
     return a0, a1, a2, b1, fb
 
 
+def _pdf_at_threshold(dist: Distribution, b, side: int, func=None):
+    """f (or ``func``) at thresholds ``b``, one-sided on the density's jumps.
+
+    ``b`` is a multiple of the step, so it moves in the direction
+    ``sigma = sign(b) * side`` when the step grows (``side=+1``) or shrinks
+    (``-1``). Returns ``(value, on, sigma)``: ``on[..., j]`` marks a
+    threshold within 1e-11 (relative) of jump ``j``, and there the value is
+    taken just beyond the jump on the side ``sigma``.
+    """
+    func = dist._pdf if func is None else func
+    _, jpos, _ = _jump_arrays(dist)
+    b = np.asarray(b, dtype=np.float64)
+    f = func(b)
+    sigma = np.where(b >= 0, 1.0, -1.0) * side
+    if not jpos.size:
+        return f, np.zeros((*b.shape, 0), dtype=bool), sigma
+    e = jpos[(None,) * b.ndim]
+    on = np.abs(b[..., None] - e) <= 1e-11 * np.maximum(np.abs(e), 1e-300)
+    if on.any():
+        beyond = np.nextafter(e, np.where(sigma[..., None] > 0, np.inf, -np.inf))
+        side_val = func(np.broadcast_to(beyond, on.shape))
+        f = np.where(on.any(-1), np.where(on, side_val, 0.0).sum(-1), f)
+    return f, on, sigma
+
+
+def _interval_moments(dist: Distribution, lo, hi, o):
+    r""":math:`\int_{lo}^{hi} (x-o)^p f(x)\,dx`, p = 0, 1, 2, from tail moments.
+
+    Three representations, chosen per interval so that the subtracted part is
+    the one far from the bulk of the law (no catastrophic cancellation):
+    right of the centre, upper tails at both ends; left of it, lower tails;
+    straddling it, the full moments minus both outer tails.
+    """
+    centre = dist._centre
+    su_lo, u1_lo, u2_lo = dist._upper_tail(lo)
+    su_hi, u1_hi, u2_hi = dist._upper_tail(hi)
+    fl_lo, l1_lo, l2_lo = dist._lower_tail(lo)
+    fl_hi, l1_hi, l2_hi = dist._lower_tail(hi)
+
+    def up(s_, u1, u2, t):  # int_t^inf (x-o)^p f, with x-o = (x-t) + (t-o)
+        g = t - o
+        return s_, u1 + g * s_, u2 + 2.0 * g * u1 + g * g * s_
+
+    def low(f_, l1, l2, t):  # int_-inf^t (x-o)^p f, with x-o = (t-o) - (t-x)
+        g = t - o
+        return f_, g * f_ - l1, g * g * f_ - 2.0 * g * l1 + l2
+
+    ua, ub = up(su_lo, u1_lo, u2_lo, lo), up(su_hi, u1_hi, u2_hi, hi)
+    la, lb = low(fl_lo, l1_lo, l2_lo, lo), low(fl_hi, l1_hi, l2_hi, hi)
+    mu = dist.mean
+    full = (1.0, mu - o, dist.variance + (mu - o) ** 2)
+    right = lo >= centre
+    left = hi <= centre
+    out = []
+    for p in range(3):
+        v = np.where(
+            right,
+            ua[p] - ub[p],
+            np.where(left, lb[p] - la[p], full[p] - la[p] - ub[p]),
+        )
+        out.append(v)
+    return out
+
+
+def _halves_by_tails(dist: Distribution, c, h, direction: int, side: int = 1):
+    r"""Half-cell moments from tail moments, for very wide cells.
+
+    Beyond :data:`_WIDE_CELL` scales fixed-order panels would be too wide;
+    the density then lives well inside the half-cell, and
+    :func:`_interval_moments` gives the integrals without cancellation.
+    """
+    hh = np.broadcast_to(h[:, None], c.shape)
+    far = c + direction * hh
+    lo, hi = (c, far) if direction > 0 else (far, c)
+    a0, a1, a2 = _interval_moments(dist, lo, hi, c)
+    a0 = np.maximum(a0, 0.0)
+    a2 = np.maximum(a2, 0.0)
+    fb = _pdf_at_threshold(dist, far, side)[0]
+    b1 = hh * fb - a0
+    return a0, a1, a2, b1, fb
+
+
 def _exact_cells(
-    dist: Distribution, d: np.ndarray, s: Scheme, order: int, coarse: bool = False
+    dist: Distribution,
+    d: np.ndarray,
+    s: Scheme,
+    order: int,
+    coarse: bool = False,
+    side: int = 1,
 ):
     """D, D', D'' (up to ``order``) by the cell sum; ``d`` is 1-D."""
     idx = s.indices()  # (L,)
@@ -190,8 +298,12 @@ def _exact_cells(
         h = 0.5 * dd
         c = idx[None, :] * dd[:, None]
         # right halves of all but the top level, left halves of all but the bottom
-        _, r1, r2, rb, rf = _finite_halves(dist, c[:, :-1], h, +1, order >= 2, coarse)
-        _, l1, l2, lb, lf = _finite_halves(dist, c[:, 1:], h, -1, order >= 2, coarse)
+        _, r1, r2, rb, rf = _finite_halves(
+            dist, c[:, :-1], h, +1, order >= 2, coarse, side
+        )
+        _, l1, l2, lb, lf = _finite_halves(
+            dist, c[:, 1:], h, -1, order >= 2, coarse, side
+        )
         tau_p = c[:, -1]
         tau_m = c[:, 0]
         su, t1u, t2u = dist._upper_tail(tau_p)
@@ -226,12 +338,14 @@ def _dpdf_or_fd(dist: Distribution, x):
     return (dist._pdf(x + hfd) - dist._pdf(x - hfd)) / (2.0 * hfd)
 
 
-def _additive(dist: Distribution, d: np.ndarray, s: Scheme, order: int):
+def _additive(dist: Distribution, d: np.ndarray, s: Scheme, order: int, side: int = 1):
     r"""Additive-noise model and its step derivatives.
 
     :math:`D_a = T_2^+(\tau_+) + T_2^-(\tau_-) + \frac{\Delta^2}{12}P`
     with :math:`\tau_\pm = K_\pm\Delta` and
-    :math:`P = P[\tau_- \le X \le \tau_+]`.
+    :math:`P = P[\tau_- \le X \le \tau_+]`. Where an outer level sits on a
+    jump of the density, :math:`f(\tau_\pm)` and :math:`f'(\tau_\pm)` are
+    taken on the side into which the level moves (one-sided derivatives).
     """
     kp, km = s.top, s.bottom
     tp, tm = kp * d, km * d
@@ -240,11 +354,17 @@ def _additive(dist: Distribution, d: np.ndarray, s: Scheme, order: int):
     p = 1.0 - su - fl
     out = [t2u + t2l + d * d / 12.0 * p]
     if order >= 1:
-        fp, fm = dist._pdf(tp), dist._pdf(tm)
+        fp = _pdf_at_threshold(dist, tp, side)[0]
+        fm = _pdf_at_threshold(dist, tm, side)[0]
         dp = kp * fp - km * fm
         out.append(-2.0 * kp * t1u + 2.0 * km * t1l + d / 6.0 * p + d * d / 12.0 * dp)
     if order >= 2:
-        ddp = kp * kp * _dpdf_or_fd(dist, tp) - km * km * _dpdf_or_fd(dist, tm)
+
+        def dpdf(x):
+            return _dpdf_or_fd(dist, x)
+
+        ddp = kp * kp * _pdf_at_threshold(dist, tp, side, dpdf)[0]
+        ddp = ddp - km * km * _pdf_at_threshold(dist, tm, side, dpdf)[0]
         out.append(
             2.0 * kp * kp * su
             + 2.0 * km * km * fl
@@ -331,21 +451,6 @@ def _empirical(dist, d: np.ndarray, s: Scheme, order: int, model: str, side: int
     return out
 
 
-def _threshold_on_jump(dist: Distribution, d: np.ndarray, s: Scheme) -> np.ndarray:
-    """Steps at which a decision threshold sits on a jump of the density.
-
-    There the second derivative jumps; the caller moves such steps by a
-    relative ``±_SIDE_EPS`` to take the one-sided limit. Other steps are
-    evaluated as they are.
-    """
-    e = np.asarray(dist._breakpoints)[np.asarray(dist._jumps) != 0]
-    t = e[None, :] / d[:, None] - s.offset - 0.5  # threshold j sits at j+o+1/2
-    j = np.rint(t)
-    on = np.abs(t - j) <= 1e-11 * np.maximum(1.0, np.abs(t))
-    on &= (j >= s.kmin) & (j <= s.kmax - 1)
-    return on.any(axis=1)
-
-
 def _evaluate(func, dist, step, bits, scheme, model, order, side=1):
     """Validate, dispatch to a route, return ``[D, D', ...]`` as arrays."""
     dist = _check_distribution(func, dist)
@@ -356,18 +461,13 @@ def _evaluate(func, dist, step, bits, scheme, model, order, side=1):
     if dist._is_empirical:
         res = _empirical(dist, flat, s, order, model, side)
     elif model == "additive":
-        res = _additive(dist, flat, s, order)
+        res = _additive(dist, flat, s, order, side)
     elif s.bits <= EXACT_CELL_SUM_MAX_BITS:
-        res = _exact_cells(dist, flat, s, order)
-        if order >= 2 and dist._jumps.any():
-            near = _threshold_on_jump(dist, flat, s)
-            if near.any():
-                moved = flat[near] * (1.0 + side * _SIDE_EPS)
-                res[2][near] = _exact_cells(dist, moved, s, 2)[2]
+        res = _exact_cells(dist, flat, s, order, side=side)
     else:
         res = [_euler_maclaurin(dist, flat, s)]
         if order >= 1:
-            res += _additive(dist, flat, s, order)[1:]
+            res += _additive(dist, flat, s, order, side)[1:]
     return [check_no_nan(func, "the result", r).reshape(d.shape) for r in res]
 
 

@@ -132,6 +132,13 @@ def _parametric_optimal(dist: Distribution, s: Scheme, model: str) -> float:
     # the basins and the exact model refines them.
     coarse_model = model if (model == "additive" or s.bits <= 4) else "additive"
     lo_c, hi_c = 1e-3 * scale, 64.0 * scale
+    probe = _additive(dist, np.geomspace(1e-3, 1e3, 13) * scale / top, s, 0)[0]
+    if np.ptp(probe) <= 1e-13 * np.max(probe):
+        raise InvalidArgument(
+            f"optimal_step: for {dist!r} with scheme {s.name!r} and bits={s.bits} "
+            "the MSE does not depend on the step (all the mass is on one side "
+            "of the only level it can reach), so no optimal step exists"
+        )
     for _ in range(40):
         d = np.geomspace(lo_c, hi_c, _GRID) / top
         if coarse_model == "additive":
@@ -283,7 +290,6 @@ def _empirical_optimal(dist, s: Scheme, model: str) -> float:
     d_hi = 2.0 * (max(reach) if reach else m / max(abs(s.top), abs(s.bottom)))
     n_grid = 256 if s.bits <= 10 else 64
     grid = np.geomspace(d_hi * 2.0**-12, d_hi, n_grid)
-    ratio = grid[1] / grid[0]
     if model == "additive":
         vals = _empirical(dist, grid, s, 0, "additive", 1)[0]
         best = (math.inf, math.nan)
@@ -304,19 +310,44 @@ def _empirical_optimal(dist, s: Scheme, model: str) -> float:
         return best[1]
     pre = _Prefix(xs)
     vals = pre.value(grid, s)
-    starts = [grid[j] for j in _local_minima(vals)[:6]]
-    found = []
-    for d0 in starts:
-        found.append(_fixed_point(pre, s, d0))
-    found = np.unique(np.asarray(found))
-    fvals = _exact_empirical(dist, found, s)
-    d_best = float(found[np.argmin(fvals)])
-    # exact sweep over every kink in a bracket around the best basin
-    swept = _sweep(pre, s, d_best / ratio, d_best * ratio)
-    cands = np.unique(np.concatenate([[d_best], swept]))
+    if np.ptp(vals) <= 1e-13 * np.max(vals):
+        raise InvalidArgument(
+            f"optimal_step: for these samples with scheme {s.name!r} and "
+            f"bits={s.bits} the MSE does not depend on the step, so no optimal "
+            "step exists"
+        )
+    # 1. every kink of D over the whole search range, if there are few enough:
+    #    then the sweep visits every quadratic piece and the result is the
+    #    exact global minimiser.
+    if _count_kinks(xs, s, grid[0], grid[-1]) <= _SWEEP_MAX:
+        cands = _sweep(pre, s, grid[0], grid[-1])
+    else:
+        # 2. otherwise: the best basins of the grid, each refined by the
+        #    monotone fixed point and then swept exactly over the four grid
+        #    intervals around it (shrunk around the fixed point if that
+        #    bracket holds more than _SWEEP_MAX kinks).
+        basins = _local_minima(vals)[:4] or [int(np.argmin(vals))]
+        cands = []
+        for j in basins:
+            d0 = _fixed_point(pre, s, grid[j])
+            lo = min(grid[max(j - 2, 0)], d0)
+            hi = max(grid[min(j + 2, n_grid - 1)], d0)
+            cands.append([d0])
+            cands.append(_sweep(pre, s, lo, hi, centre=d0))
+        cands = np.concatenate(cands)
+    cands = np.unique(cands)
     cvals = _exact_empirical(dist, cands, s)
     best = np.flatnonzero(cvals == cvals.min())
     return float(cands[best[-1]])
+
+
+def _count_kinks(xs: np.ndarray, s: Scheme, da: float, db: float) -> int:
+    """Number of (sample, threshold) crossings for steps in [da, db]."""
+    idx = s.indices()
+    bnd = 0.5 * (idx[:-1] + idx[1:])
+    lo_i = np.searchsorted(xs, np.minimum(bnd * da, bnd * db), side="left")
+    hi_i = np.searchsorted(xs, np.maximum(bnd * da, bnd * db), side="right")
+    return int((hi_i - lo_i)[bnd != 0].sum())
 
 
 def _fixed_point(pre: _Prefix, s: Scheme, d0: float) -> float:
@@ -337,26 +368,29 @@ def _fixed_point(pre: _Prefix, s: Scheme, d0: float) -> float:
     return d
 
 
-def _sweep(pre: _Prefix, s: Scheme, da: float, db: float) -> np.ndarray:
+def _sweep(
+    pre: _Prefix, s: Scheme, da: float, db: float, centre: float | None = None
+) -> np.ndarray:
     """Closed-form minimum of every quadratic piece of D on [da, db].
 
     Returns the best few piece minimisers (candidates for exact scoring).
     The kinks are the steps where a sample sits on a threshold,
-    ``x_i = m_b * step``. The bracket shrinks around its centre until it
-    holds at most ``_SWEEP_MAX`` kinks.
+    ``x_i = m_b * step``. The bracket shrinks around ``centre`` (default its
+    geometric centre) until it holds at most ``_SWEEP_MAX`` kinks.
     """
     xs = pre.xs
     idx = s.indices()
     bnd = 0.5 * (idx[:-1] + idx[1:])
-    centre = math.sqrt(da * db)
+    if centre is None:
+        centre = math.sqrt(da * db)
     while True:
         lo_i = np.searchsorted(xs, np.minimum(bnd * da, bnd * db), side="left")
         hi_i = np.searchsorted(xs, np.maximum(bnd * da, bnd * db), side="right")
-        total = int((hi_i - lo_i).sum())
+        total = int((hi_i - lo_i)[bnd != 0].sum())
         if total <= _SWEEP_MAX:
             break
-        half = math.log(db / da) / 4.0
-        da, db = centre * math.exp(-half), centre * math.exp(half)
+        da = centre * (da / centre) ** 0.5
+        db = centre * (db / centre) ** 0.5
     # state at da
     a0, b0 = pre.ab(np.array([da]), s)
     a0, b0 = a0[0], b0[0]

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._validation import (
     InvalidArgument,
+    _show,
     check_bits,
     check_choice,
     check_positive_array,
@@ -249,7 +250,17 @@ def quantize(x, step, bits, scheme="paper"):
     if np.isnan(arr).any():
         raise InvalidArgument("quantize: x contains NaN, which has no nearest level")
     dtype = arr.dtype
-    dd = d.astype(dtype)
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        dd = d.astype(dtype)
+        top = dd * dtype.type(max(abs(s.top), abs(s.bottom)))
+    if not (np.all(dd >= info.smallest_normal) and np.all(np.isfinite(top))):
+        raise InvalidArgument(
+            f"quantize: step={_show(step)} is not representable in x's dtype "
+            f"{dtype} with {s.n_levels} levels (normal range "
+            f"{info.smallest_normal:.3g} .. {info.max:.3g}); pass x as a wider "
+            "float type"
+        )
     return _quantize_unchecked(arr, dd, s)
 
 

@@ -107,7 +107,7 @@ def sensitivity(
         return as_float_result(out)
     target = d0 + e
     if (target <= 0).any():
-        bad = e[target <= 0].flat[0]
+        bad = float(e[target <= 0].flat[0])
         raise InvalidArgument(
             f"sensitivity: eps={bad!r} makes the step {d0!r} + eps non-positive"
         )

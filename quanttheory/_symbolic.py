@@ -88,6 +88,12 @@ def symbols() -> Symbols:
     --------
     uniform_mse
 
+    References
+    ----------
+    .. [1] M. Shkolnik et al., "Robust Quantization: One Model to Rule Them
+       All", NeurIPS 2020, arXiv:2002.07686, supplementary Lemmas 1-3 (the
+       notation :math:`a, \Delta, M, \varepsilon`).
+
     Examples
     --------
     >>> from quanttheory import symbolic

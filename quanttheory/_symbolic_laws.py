@@ -47,10 +47,18 @@ def _pdf(law: str) -> sp.Expr:
 
 
 @functools.cache
+def _moment_antiderivatives(law: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    r""":math:`\int x^p f(x)\,dx` for :math:`p = 0, 1, 2`."""
+    x = symbols().x
+    return tuple(sp.integrate(x**p * _pdf(law), x) for p in range(3))
+
+
+@functools.cache
 def _antiderivative(law: str) -> tuple[sp.Expr, sp.Symbol]:
     r""":math:`F(x; c) = \int (x-c)^2 f(x)\,dx` and the symbol :math:`c`."""
     c = sp.Symbol("c", real=True)
-    return sp.integrate((symbols().x - c) ** 2 * _pdf(law), symbols().x), c
+    f0, f1, f2 = _moment_antiderivatives(law)
+    return f2 - 2 * c * f1 + c**2 * f0, c
 
 
 @functools.cache
@@ -80,7 +88,8 @@ def _tails(law: str) -> tuple[sp.Expr, sp.Expr]:
     s = symbols()
     x, tau = s.x, s.tau
     erf = sp.erf(tau / (s.sigma * sp.sqrt(2)))
-    surv = sp.integrate(_pdf(law), (x, tau, sp.oo))
+    f0 = _moment_antiderivatives(law)[0]
+    surv = sp.limit(f0, x, sp.oo) - f0.subs(x, tau)
     second = sp.expand(_cell(law, tau, sp.oo, tau))
     if law == "gaussian":
         # group as (1 - erf) terms: ((sigma^2 + tau^2)/2) erfc - ...
@@ -89,9 +98,7 @@ def _tails(law: str) -> tuple[sp.Expr, sp.Expr]:
         second = second.subs(erf, 1 - sp.erfc(erf.args[0]))
         erfc = sp.erfc(erf.args[0])
         parts = sp.collect(sp.expand(second), erfc, evaluate=False)
-        second = sum(
-            (sp.factor(v) * k for k, v in parts.items()), start=sp.Integer(0)
-        )
+        second = sum((sp.factor(v) * k for k, v in parts.items()), start=sp.Integer(0))
     return surv, second
 
 

@@ -51,8 +51,6 @@ __all__ = [
     "uniform_sensitivity",
 ]
 
-_REF = "M. Shkolnik et al., arXiv:2002.07686"
-
 
 def _half_k():
     """:math:`K = 2^{M-1}`, the largest level index of the 'paper' scheme."""
@@ -317,14 +315,19 @@ class UniformExactMSE:
         (a**2/3, True))
         """
         m = check_bits("uniform_exact_mse.piecewise", bits)
-        s = symbols()
-        top = 2 ** (m - 1)
-        pieces = [
-            (self.branch.subs(s.n, j), s.Delta <= self.branch_upper.subs(s.n, j))
-            for j in range(top, 0, -1)
-        ]
-        pieces.append((self.beyond_range, True))
-        return sp.Piecewise(*pieces)
+        return _piecewise(self, m)
+
+
+@functools.lru_cache(maxsize=32)
+def _piecewise(exact: UniformExactMSE, bits: int) -> sp.Piecewise:
+    s = symbols()
+    top = 2 ** (bits - 1)
+    pieces = [
+        (exact.branch.subs(s.n, j), s.Delta <= exact.branch_upper.subs(s.n, j))
+        for j in range(top, 0, -1)
+    ]
+    pieces.append((exact.beyond_range, True))
+    return sp.Piecewise(*pieces)
 
 
 @functools.lru_cache(maxsize=1)

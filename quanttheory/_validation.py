@@ -44,7 +44,9 @@ def _show(value) -> str:
 
 def check_bits(func: str, bits, minimum: int = 1) -> int:
     """Return ``bits`` as an ``int`` >= ``minimum`` or raise."""
-    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
+    if isinstance(bits, bool | np.bool_):
+        raise InvalidArgument(f"{func}: bits={bits!r} must be an integer >= {minimum}")
+    if not isinstance(bits, numbers.Integral):
         if isinstance(bits, numbers.Real) and float(bits).is_integer():
             bits = int(bits)
         else:
@@ -57,8 +59,18 @@ def check_bits(func: str, bits, minimum: int = 1) -> int:
     return bits
 
 
+def _numeric_kind(value) -> bool:
+    """True for real numbers and arrays of them (not str, bool or object)."""
+    kind = np.asarray(value).dtype.kind
+    return kind in "iuf"
+
+
 def check_positive_array(func: str, name: str, value) -> np.ndarray:
     """Return ``value`` as a float64 array of positive finite numbers."""
+    if not _numeric_kind(value):
+        raise InvalidArgument(
+            f"{func}: {name}={_show(value)} must be a positive finite number"
+        )
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -88,6 +100,10 @@ def check_positive_scalar(func: str, name: str, value) -> float:
 
 def check_finite_array(func: str, name: str, value) -> np.ndarray:
     """Return ``value`` as a float64 array of finite numbers or raise."""
+    if not _numeric_kind(value):
+        raise InvalidArgument(
+            f"{func}: {name}={_show(value)} must be a finite real number"
+        )
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -125,7 +141,11 @@ def check_side(func: str, side) -> int:
 
 
 def check_positive_int(func: str, name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, bool | np.bool_):
+        raise InvalidArgument(
+            f"{func}: {name}={value!r} must be an integer >= {minimum}"
+        )
+    if not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)
         else:

@@ -52,7 +52,7 @@ class Logistic(qt.Distribution):
         tau = np.asarray(tau, dtype=float)
         z = np.abs(tau) / self.s
         e = np.exp(-z)
-        sf = 1.0 / (1.0 + np.exp(z))
+        sf = special.expit(-z)
         t1 = self.s * np.log1p(e)
         t2 = -2.0 * self.s**2 * _li2_neg(e)
         pos = tau >= 0
@@ -68,8 +68,9 @@ class Logistic(qt.Distribution):
 
 def _li2_neg(e):
     """Li2(-e) for 0 <= e <= 1 by its alternating series (all terms shrink)."""
-    k = np.arange(1, 80)[:, None]
-    return np.sum((-1.0) ** k * e[None, ...] ** k / k**2, axis=0).reshape(np.shape(e))
+    e = np.asarray(e, dtype=float)
+    k = np.arange(1, 80).reshape((-1,) + (1,) * e.ndim)
+    return np.sum((-1.0) ** k * e[None, ...] ** k / k**2, axis=0)
 
 
 @pytest.mark.parametrize("scheme", qt.SCHEMES)
