@@ -753,8 +753,15 @@ class Empirical(Distribution):
 
     Parameters
     ----------
-    samples : array_like
-        Finite real numbers, any shape (flattened). Copied to float64.
+    samples : array_like, numpy.memmap or dask.array.Array
+        Finite real numbers, any shape (flattened). An in-memory array is
+        copied in its own floating dtype (float32 stays float32; integers and
+        float16 become float64/float32), so later changes to it do not leak
+        in. A :class:`numpy.memmap` or a Dask array is kept as it is and read
+        chunk by chunk, so data larger than memory works.
+    copy : bool
+        Copy in-memory input (default). ``copy=False`` keeps a reference (the
+        caller must then not modify the array).
 
     Raises
     ------
@@ -763,9 +770,9 @@ class Empirical(Distribution):
 
     Notes
     -----
-    ``pdf`` is a histogram estimate (Freedman-Diaconis bins) for plotting; the
-    engine never uses it. Moments are those of the empirical law (population
-    moments, divisor :math:`N`).
+    Moments are those of the empirical law (population moments, divisor
+    :math:`N`), computed in float64 in chunks. ``pdf`` is a histogram
+    estimate (Freedman-Diaconis bins) for plotting; the engine never uses it.
 
     Examples
     --------
@@ -779,30 +786,60 @@ class Empirical(Distribution):
     name = "empirical"
     _is_empirical = True
 
-    def __init__(self, samples):
-        try:
-            x = np.array(samples, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            raise InvalidArgument(
-                f"Empirical: samples={_show(samples)} must be real numbers"
-            ) from None
+    def __init__(self, samples, *, copy: bool = True):
+        from ._streaming import is_dask, moment_stats, range_stats, sum_stats
+
+        if is_dask(samples):
+            if samples.dtype.kind not in "iuf":
+                raise InvalidArgument(
+                    f"Empirical: samples has dtype {samples.dtype}; pass real numbers"
+                )
+            x = samples.ravel()
+        else:
+            arr = samples if isinstance(samples, np.ndarray) else None
+            if arr is None:
+                try:
+                    arr = np.asarray(samples)
+                except (TypeError, ValueError):
+                    arr = None
+            if arr is None or arr.dtype.kind not in "iufb" or arr.dtype.kind == "b":
+                raise InvalidArgument(
+                    f"Empirical: samples={_show(samples)} must be real numbers"
+                )
+            dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+            if dtype.itemsize < 4:
+                dtype = np.dtype(np.float32)
+            if isinstance(arr, np.memmap) or not copy:
+                x = arr.reshape(-1) if arr.dtype == dtype else arr.astype(dtype)
+                x = x.reshape(-1)
+            else:
+                x = np.array(arr, dtype=dtype).reshape(-1)
+        n, lo, hi, bad = range_stats(x) if x.size else (0, 0.0, 0.0, 0)
         if x.size == 0:
-            raise InvalidArgument(
-                "Empirical: samples is empty; pass at least one value"
+            raise InvalidArgument("Empirical: samples is empty; pass at least one value")
+        if bad:
+            from ._streaming import iter_chunks
+
+            first = next(
+                float(c[~np.isfinite(c)][0])
+                for c in iter_chunks(x)
+                if not np.isfinite(c).all()
             )
-        finite = np.isfinite(x)
-        if not finite.all():
-            bad = x[~finite]
             raise InvalidArgument(
-                f"Empirical: samples contain {bad.size} non-finite value(s) "
-                f"(first: {float(bad[0])!r}); remove NaN/inf before analysis"
+                f"Empirical: samples contain {bad} non-finite value(s) "
+                f"(first: {first!r}); remove NaN/inf before analysis"
             )
         self.samples = x
-        self.n = x.size
-        self.mean = float(np.mean(x))
-        c = x - self.mean
-        self.variance = float(np.mean(c * c))
-        self._m4 = float(np.mean((c * c) ** 2))
+        self.n = int(n)
+        self.min, self.max = lo, hi
+        mean = sum_stats(x) / self.n
+        d1, d2, d4 = moment_stats(x, mean)
+        # one correction step of the mean (exact-sum refinement)
+        self.mean = float(mean + d1 / self.n)
+        c = self.mean - mean
+        m2 = d2 / self.n - c * c
+        self.variance = float(max(m2, 0.0))
+        self._m4 = float(d4 / self.n)
         self._scale = math.sqrt(self.variance) if self.variance > 0 else 1.0
         self._sorted = None
 
@@ -820,16 +857,25 @@ class Empirical(Distribution):
 
     @property
     def sorted(self) -> np.ndarray:
-        """The samples sorted ascending (computed once, then cached)."""
+        """The samples as float64, sorted ascending (computed once, cached)."""
         if self._sorted is None:
-            self._sorted = np.sort(self.samples)
+            from ._streaming import iter_chunks
+
+            self._sorted = np.sort(np.concatenate(list(iter_chunks(self.samples))))
         return self._sorted
 
+    def _in_memory(self) -> np.ndarray:
+        from ._streaming import is_dask
+
+        return np.asarray(self.samples.compute() if is_dask(self.samples)
+                          else self.samples)
+
     def _pdf(self, x):
-        edges = np.histogram_bin_edges(self.samples, bins="fd")
+        data = self._in_memory()
+        edges = np.histogram_bin_edges(data, bins="fd")
         if edges.size < 2 or edges[-1] == edges[0]:
-            return np.where(x == self.samples[0], np.inf, 0.0)
-        dens, edges = np.histogram(self.samples, bins=edges, density=True)
+            return np.where(x == data[0], np.inf, 0.0)
+        dens, edges = np.histogram(data, bins=edges, density=True)
         i = np.searchsorted(edges, x, side="right") - 1
         inside = (i >= 0) & (i < dens.size)
         i = np.clip(i, 0, dens.size - 1)
@@ -846,7 +892,12 @@ class Empirical(Distribution):
         return 1.0 - self._cdf(x)
 
     def _sample(self, n, rng):
-        return rng.choice(self.samples, size=n, replace=True)
+        idx = rng.integers(0, self.n, size=n)
+        from ._streaming import is_dask
+
+        if is_dask(self.samples):
+            return np.asarray(self.samples[np.sort(idx)].compute(), dtype=np.float64)
+        return np.asarray(self.samples[idx], dtype=np.float64)
 
 
 def _check_distribution(func: str, dist) -> Distribution:

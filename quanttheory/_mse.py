@@ -414,40 +414,45 @@ def _euler_maclaurin(dist: Distribution, d: np.ndarray, s: Scheme):
 
 def _empirical(dist, d: np.ndarray, s: Scheme, order: int, model: str, side: int):
     """Empirical MSE and one-sided derivatives, O(N) per step, in chunks."""
-    x = dist.samples
-    n = x.size
+    from ._streaming import iter_chunks
+
+    n = dist.n
     out = [np.zeros_like(d) for _ in range(order + 1)]
-    chunk = max(1, min(n, _BLOCK))
-    for j, dj in enumerate(d):
-        if model == "exact":
-            acc = np.zeros(order + 1)
-            dq = dj * (1.0 + side * _SIDE_EPS) if order >= 1 else dj
-            for start in range(0, n, chunk):
-                xs = x[start : start + chunk]
-                # level index from the (possibly perturbed) step, value at dj
+    acc = np.zeros((d.size, order + 1))
+    cnt = np.zeros((d.size, 2))
+    for xs in iter_chunks(dist.samples):
+        for j, dj in enumerate(d):
+            if model == "exact":
+                dq = dj * (1.0 + side * _SIDE_EPS) if order >= 1 else dj
+                # level index from the (possibly moved) step, value at dj
                 k = _level_index(xs, dq, s)
                 err = xs - k * dj
-                acc[0] += np.dot(err, err)
+                acc[j, 0] += np.dot(err, err)
                 if order >= 1:
-                    acc[1] += -2.0 * np.dot(k, err)
+                    acc[j, 1] += -2.0 * np.dot(k, err)
                 if order >= 2:
-                    acc[2] += 2.0 * np.dot(k, k)
+                    acc[j, 2] += 2.0 * np.dot(k, k)
+            else:
+                tp, tm = s.top * dj, s.bottom * dj
+                up = xs[xs > tp] - tp
+                lo = tm - xs[xs < tm]
+                acc[j, 0] += np.dot(up, up) + np.dot(lo, lo)
+                if order >= 1:
+                    acc[j, 1] += -2.0 * s.top * up.sum() + 2.0 * s.bottom * lo.sum()
+                if order >= 2:
+                    acc[j, 2] += 2.0 * s.top**2 * up.size + 2.0 * s.bottom**2 * lo.size
+                cnt[j, 0] += up.size + lo.size
+    for j, dj in enumerate(d):
+        if model == "exact":
             for i in range(order + 1):
-                out[i][j] = acc[i] / n
+                out[i][j] = acc[j, i] / n
         else:
-            tp, tm = s.top * dj, s.bottom * dj
-            up = x[x > tp] - tp
-            lo = tm - x[x < tm]
-            p = 1.0 - (up.size + lo.size) / n
-            out[0][j] = (np.dot(up, up) + np.dot(lo, lo)) / n + dj * dj / 12.0 * p
+            p = 1.0 - cnt[j, 0] / n
+            out[0][j] = acc[j, 0] / n + dj * dj / 12.0 * p
             if order >= 1:
-                out[1][j] = (
-                    -2.0 * s.top * up.sum() - 2.0 * (-s.bottom) * lo.sum()
-                ) / n + dj / 6.0 * p
+                out[1][j] = acc[j, 1] / n + dj / 6.0 * p
             if order >= 2:
-                out[2][j] = (
-                    2.0 * s.top**2 * up.size + 2.0 * s.bottom**2 * lo.size
-                ) / n + p / 6.0
+                out[2][j] = acc[j, 2] / n + p / 6.0
     return out
 
 

@@ -273,7 +273,23 @@ def _exact_empirical(dist, d: np.ndarray, s: Scheme) -> np.ndarray:
     return _empirical(dist, np.asarray(d, dtype=np.float64), s, 0, "exact", 1)[0]
 
 
+#: Above this many samples (or for memory-mapped / Dask data) the exact
+#: empirical optimum uses the streaming three-pass method of
+#: :mod:`quanttheory._streaming` instead of a full sort.
+_STREAM_MIN = 1 << 21
+
+
 def _empirical_optimal(dist, s: Scheme, model: str) -> float:
+    from ._streaming import is_dask, streaming_optimal
+
+    if dist.max == dist.min == 0.0:
+        raise InvalidArgument(
+            "optimal_step: the empirical samples are all zero; the MSE does not "
+            "depend on the step (or has no minimiser), so no optimal step exists"
+        )
+    big = dist.n > _STREAM_MIN or isinstance(dist.samples, np.memmap)
+    if model == "exact" and (big or is_dask(dist.samples)):
+        return streaming_optimal(dist.samples, s, dist.n, dist.min, dist.max)
     xs = dist.sorted
     m = float(max(abs(xs[0]), abs(xs[-1])))
     if m == 0.0:
