@@ -26,6 +26,7 @@ import os
 import sys
 import textwrap
 
+from . import _cli_plot
 from ._distributions import Gaussian, Laplace, Uniform
 from ._mse import mse, mse_derivative
 from ._optimal import optimal_step
@@ -530,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no progress lines on stderr"
     )
     verify.set_defaults(func=_cmd_verify)
+
+    _cli_plot.add_parser(sub)
     return parser
 
 

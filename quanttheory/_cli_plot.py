@@ -303,7 +303,15 @@ def _load_tensor(text: str, key):
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
         raise _Error(f"--input {text}: dtype {arr.dtype} is not numeric")
-    return arr
+    from ._distributions import Empirical
+
+    try:
+        emp = Empirical(arr)
+    except QuantTheoryError as exc:
+        raise _Error(f"--input {text}: {exc}") from None
+    if emp.variance == 0:
+        raise _Error(f"--input {text}: all {emp.n} values are equal (constant data)")
+    return emp
 
 
 def _draw(args):
@@ -364,8 +372,11 @@ def run(args) -> int:
     try:
         out = _check_out(args.out)
         fig = _draw(args)
+        from ._plotting import style
+
         try:
-            fig.savefig(out, format=out.suffix[1:].lower(), dpi=args.dpi)
+            with style():  # save-time settings too (reproducible SVG ids)
+                fig.savefig(out, format=out.suffix[1:].lower(), dpi=args.dpi)
         except OSError as exc:
             raise _Error(
                 f"--out {args.out}: cannot write it ({exc.strerror or exc})"

@@ -43,9 +43,8 @@ __all__ = [
 
 #: rcParams shared by every figure (applied with ``matplotlib.rc_context``).
 _STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 150,
-    "savefig.bbox": "tight",
+    # also the resolution of a saved PNG (savefig's default dpi is the figure's)
+    "figure.dpi": 120,
     "font.size": 10.0,
     "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
@@ -75,7 +74,7 @@ _LAW_COLORS = {
     "laplace": "#009E73",
     "t3": "#CC79A7",
 }
-_OTHER_COLORS = ("#E69F00", "#56B4E9", "#000000", "#F0E442")
+_OTHER_COLORS = ("#E69F00", "#56B4E9", "#000000", "#999999")
 _NEUTRAL = "0.35"
 
 
@@ -83,7 +82,9 @@ def style():
     """The shared plotting style, as a context manager.
 
     Every function of :mod:`quanttheory.plotting` draws inside it; use it to
-    draw your own figures in the same style.
+    draw your own figures in the same style. Settings read when a file is
+    written (such as the salt that makes SVG ids reproducible) apply when
+    ``savefig`` is called inside it too.
 
     Returns
     -------
@@ -133,8 +134,10 @@ def _axes(func: str, ax, n: int, figsize, grid=None):
     return axs[0].figure, axs
 
 
-def _law_color(name: str, i: int) -> str:
-    return _LAW_COLORS.get(name, _OTHER_COLORS[i % len(_OTHER_COLORS)])
+def _law_colors(laws) -> list[str]:
+    """The registry colour for a registered name, the next free one otherwise."""
+    others = iter(_OTHER_COLORS * (1 + len(laws) // len(_OTHER_COLORS)))
+    return [_LAW_COLORS.get(name) or next(others) for name, _ in laws]
 
 
 def _resolve_laws(func: str, dists, variance) -> list[tuple[str, Distribution]]:
@@ -179,11 +182,9 @@ def _var_note(laws) -> str:
     v = [d.variance for _, d in laws]
     if not all(math.isclose(x, v[0], rel_tol=1e-9) for x in v):
         return ""
-    return (
-        ", unit variance"
-        if math.isclose(v[0], 1.0, rel_tol=1e-9)
-        else (", equal variance")
-    )
+    if math.isclose(v[0], 1.0, rel_tol=1e-9):
+        return ", unit variance"
+    return ", equal variance"
 
 
 def _kurtosis_label(dist: Distribution) -> str:
@@ -194,10 +195,6 @@ def _kurtosis_label(dist: Distribution) -> str:
     if not math.isfinite(k):
         return r" ($\kappa=\infty$)"
     return rf" ($\kappa={k:.3g}$)"
-
-
-def _rng(rng):
-    return np.random.default_rng(rng)
 
 
 def _check_span(func: str, span) -> tuple[float, float]:
@@ -213,10 +210,6 @@ def _check_span(func: str, span) -> tuple[float, float]:
             "the optimal step)"
         )
     return lo, hi
-
-
-def _check_count(func: str, name: str, value, minimum: int) -> int:
-    return check_positive_int(func, name, value, minimum=minimum)
 
 
 def _check_samples(func: str, value) -> int:
@@ -268,21 +261,36 @@ def _law_handles(laws, colors):
     ]
 
 
-def _paired_mc(dist, base_step, steps, bits, scheme, n, gen):
+def _paired_mc(dist, base_step, steps, bits, scheme, n, gen, chunk=1 << 20):
     r"""Monte Carlo of :math:`MSE(\Delta')-MSE(\tilde\Delta)` with common samples.
 
     The same draws are quantized at both steps, so most of the sampling noise
-    cancels in the difference. Returns the means and standard errors.
+    cancels in the difference. Samples are drawn in chunks whose means and
+    sums of squared deviations are merged with Chan's formula (as in
+    :func:`quanttheory.monte_carlo_mse`), so memory does not grow with ``n``.
+    Returns the means and standard errors.
     """
     s = get_scheme("plot_sensitivity", scheme, bits)
+    d0 = np.float64(base_step)
     means, ses = [], []
     for step in np.atleast_1d(steps):
-        x = dist._sample(n, gen)
-        e0 = x - _quantize_unchecked(x, np.float64(base_step), s)
-        e1 = x - _quantize_unchecked(x, np.float64(step), s)
-        diff = e1 * e1 - e0 * e0
-        means.append(float(diff.mean()))
-        ses.append(float(diff.std(ddof=1) / math.sqrt(n)))
+        d1 = np.float64(step)
+        count, mean, m2 = 0, 0.0, 0.0
+        while count < n:
+            k = min(chunk, n - count)
+            x = dist._sample(k, gen)
+            e0 = x - _quantize_unchecked(x, d0, s)
+            e1 = x - _quantize_unchecked(x, d1, s)
+            diff = e1 * e1 - e0 * e0
+            cm = float(diff.mean())
+            cm2 = float(((diff - cm) ** 2).sum())
+            tot = count + k
+            delta = cm - mean
+            mean += delta * k / tot
+            m2 += cm2 + delta * delta * count * k / tot
+            count = tot
+        means.append(mean)
+        ses.append(math.sqrt(m2 / (n - 1) / n))
     return np.asarray(means), np.asarray(ses)
 
 
@@ -399,13 +407,13 @@ def plot_mse_curves(
     laws = _resolve_laws(func, dists, variance)
     bits = check_bits(func, bits)
     lo, hi = _check_span(func, span)
-    num = _check_count(func, "num", num, 3)
+    num = check_positive_int(func, "num", num, minimum=3)
     n_mc = _check_samples(func, monte_carlo)
-    mc_points = _check_count(func, "mc_points", mc_points, 1)
-    gen = _rng(rng)
+    mc_points = check_positive_int(func, "mc_points", mc_points, minimum=1)
+    gen = np.random.default_rng(rng)
     ux, uy = _unit(laws)
     ratios = np.unique(np.concatenate([np.geomspace(lo, hi, num), [1.0]]))
-    colors = [_law_color(name, i) for i, (name, _) in enumerate(laws)]
+    colors = _law_colors(laws)
     with style():
         fig, (a,) = _axes(func, ax, 1, (8.6, 4.4))
         for (name, dist), c in zip(laws, colors, strict=True):
@@ -467,15 +475,16 @@ def plot_mse_curves(
                 )
         if relative:
             a.axvline(1.0, color=_NEUTRAL, ls=":", lw=1.0, zorder=1)
-            a.text(
-                1.0,
-                1.0,
-                r" $\tilde\Delta$",
-                transform=a.get_xaxis_transform(),
-                ha="left",
-                va="top",
-                color=_NEUTRAL,
-            )
+            if ax is None:  # on the caller's Axes the legend may sit here
+                a.text(
+                    1.0,
+                    1.0,
+                    r" $\tilde\Delta$",
+                    transform=a.get_xaxis_transform(),
+                    ha="left",
+                    va="top",
+                    color=_NEUTRAL,
+                )
             a.set_xlabel(r"step / optimal step  $\Delta/\tilde\Delta$")
         else:
             a.set_xlabel(rf"step $\Delta$  [{ux}]")
@@ -604,8 +613,8 @@ def plot_sensitivity(
     laws = _resolve_laws(func, dists, variance)
     bits = check_bits(func, bits)
     n_mc = _check_samples(func, monte_carlo)
-    mc_points = _check_count(func, "mc_points", mc_points, 1)
-    gen = _rng(rng)
+    mc_points = check_positive_int(func, "mc_points", mc_points, minimum=1)
+    gen = np.random.default_rng(rng)
     ux, uy = _unit(laws)
     optima = [optimal_step(d, bits, scheme=scheme) for _, d in laws]
     if eps is None:
@@ -631,7 +640,7 @@ def plot_sensitivity(
                 f"{func}: eps must hold at least two finite values, got {eps!r}"
             )
         e = np.sort(e)
-    colors = [_law_color(name, i) for i, (name, _) in enumerate(laws)]
+    colors = _law_colors(laws)
     kink_drawn = False
     with style():
         fig, (a,) = _axes(func, ax, 1, (8.6, 4.4))
@@ -815,7 +824,7 @@ def plot_bitwidth(
     ref = None if reference_bits is None else check_bits(func, reference_bits)
     ux, uy = _unit(laws)
     n_panels = 3 if ref is None else 4
-    colors = [_law_color(name, i) for i, (name, _) in enumerate(laws)]
+    colors = _law_colors(laws)
     with style():
         grid = (1, 3) if n_panels == 3 else (2, 2)
         figsize = (11.5, 3.7) if n_panels == 3 else (9.5, 7.0)
@@ -983,8 +992,8 @@ def plot_tensor(
         )
     bits = check_bits(func, bits)
     lo, hi = _check_span(func, span)
-    num = _check_count(func, "num", num, 3)
-    bins = _check_count(func, "bins", bins, 2)
+    num = check_positive_int(func, "num", num, minimum=3)
+    bins = check_positive_int(func, "bins", bins, minimum=2)
     if isinstance(fits, str):
         fits = [fits]
     fitted = _resolve_laws(func, list(fits), emp.variance) if len(fits) else []
@@ -994,24 +1003,24 @@ def plot_tensor(
     m_opt = mse(emp, d0, bits, scheme=scheme)
     snr = sqnr_db(emp, d0, bits, scheme=scheme)
     clipped = float(np.mean((emp.samples > tau_hi) | (emp.samples < tau_lo)))
-    colors = [_law_color(n, i) for i, (n, _) in enumerate(fitted)]
+    colors = _law_colors(fitted)
     with style():
         fig, (a, b) = _axes(func, ax, 2, (11.5, 5.4))
         # -- histogram ---------------------------------------------------------
         q_lo, q_hi = np.quantile(emp.samples, [0.0005, 0.9995])
         pad = 0.08 * (max(q_hi, tau_hi) - min(q_lo, tau_lo))
         x_lo, x_hi = min(q_lo, tau_lo) - pad, max(q_hi, tau_hi) + pad
-        a.hist(
-            emp.samples,
-            bins=bins,
-            range=(x_lo, x_hi),
-            density=True,
-            histtype="stepfilled",
+        # density of the whole sample, drawn over the shown range
+        counts, edges = np.histogram(emp.samples, bins=bins, range=(x_lo, x_hi))
+        dens = counts / (emp.n * np.diff(edges))
+        a.stairs(
+            dens,
+            edges,
+            fill=True,
             color="0.82",
-            edgecolor="0.55",
-            lw=0.6,
             label=f"{name} ({emp.n:,} values)",
         )
+        a.stairs(dens, edges, color="0.55", lw=0.6)
         grid_x = np.linspace(x_lo, x_hi, 600)
         for (fname, dist), c in zip(fitted, colors, strict=True):
             a.plot(
@@ -1054,6 +1063,9 @@ def plot_tensor(
         _legend_below(a, handles, ax is None)
         if log:
             a.set_yscale("log")
+            # the fitted densities decay far below the data: stop at the
+            # smallest non-empty bin
+            a.set_ylim(0.3 * dens[dens > 0].min(), 3.0 * dens.max())
         a.set_xlim(x_lo, x_hi)
         a.set_xlabel("value  [input units]")
         a.set_ylabel("density  [1/input units]")
