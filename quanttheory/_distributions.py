@@ -130,6 +130,10 @@ class Distribution:
         """Hashable identity of the standardised family (for caches)."""
         return None
 
+    def _standardized(self):
+        """``(unit member, scale)`` for a scale family, else None."""
+        return None
+
     def __eq__(self, other):
         return (
             type(self) is type(other)
@@ -207,6 +211,9 @@ class Uniform(Distribution):
 
     def _key(self):
         return ("a", self.a)
+
+    def _standardized(self):
+        return (self if self.a == 1.0 else Uniform(1.0)), self.a
 
     @classmethod
     def with_variance(cls, variance: float) -> Uniform:
@@ -299,6 +306,9 @@ class Gaussian(Distribution):
 
     def _key(self):
         return ("sigma", self.sigma)
+
+    def _standardized(self):
+        return (self if self.sigma == 1.0 else Gaussian(1.0)), self.sigma
 
     @classmethod
     def with_variance(cls, variance: float) -> Gaussian:
@@ -393,6 +403,9 @@ class Laplace(Distribution):
 
     def _key(self):
         return ("b", self.b)
+
+    def _standardized(self):
+        return (self if self.b == 1.0 else Laplace(1.0)), self.b
 
     @classmethod
     def with_variance(cls, variance: float) -> Laplace:
@@ -816,7 +829,9 @@ class Empirical(Distribution):
                 x = np.array(arr, dtype=dtype).reshape(-1)
         n, lo, hi, bad = range_stats(x) if x.size else (0, 0.0, 0.0, 0)
         if x.size == 0:
-            raise InvalidArgument("Empirical: samples is empty; pass at least one value")
+            raise InvalidArgument(
+                "Empirical: samples is empty; pass at least one value"
+            )
         if bad:
             from ._streaming import iter_chunks
 
@@ -867,8 +882,9 @@ class Empirical(Distribution):
     def _in_memory(self) -> np.ndarray:
         from ._streaming import is_dask
 
-        return np.asarray(self.samples.compute() if is_dask(self.samples)
-                          else self.samples)
+        return np.asarray(
+            self.samples.compute() if is_dask(self.samples) else self.samples
+        )
 
     def _pdf(self, x):
         data = self._in_memory()

@@ -109,6 +109,12 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     model = check_model("optimal_step", model)
     if dist._is_empirical:
         return _empirical_optimal(dist, s, model)
+    std = dist._standardized()
+    if std is not None:
+        # scale invariance: the optimum of cX is c times the optimum of X, so
+        # one cached search serves every member of a named family
+        unit, scale = std
+        return scale * _cached_parametric(unit, s.name, s.bits, model)
     if dist._key() is None:  # pragma: no cover - every parametric family has one
         return _parametric_optimal(dist, s, model)
     return _cached_parametric(dist, s.name, s.bits, model)
@@ -224,9 +230,11 @@ def _newton(dist, s, model, a, b, x0, exact_bracket) -> float:
         else:
             b = x
         nx = x - gx / hx if hx > 0 else 0.5 * (a + b)
+        if hx > 0 and abs(nx - x) <= 4.0 * np.finfo(float).eps * x and a <= nx <= b:
+            return nx  # the Newton step is below rounding: converged
         if not (a < nx < b):
             nx = 0.5 * (a + b)
-        if abs(nx - x) <= 2.0 * np.finfo(float).eps * x or b - a <= 4e-16 * b:
+        if b - a <= 4e-16 * b:
             return nx
         x = nx
     return x  # pragma: no cover
