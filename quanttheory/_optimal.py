@@ -31,6 +31,7 @@ from scipy import optimize
 from ._distributions import Distribution, _check_distribution
 from ._mse import _additive, _empirical, _evaluate, _exact_cells
 from ._quantizer import Scheme, get_scheme
+from ._streaming import piece_minima
 from ._validation import InvalidArgument, check_model
 
 __all__ = ["optimal_step"]
@@ -415,45 +416,9 @@ def _sweep(
             break
         da = centre * (da / centre) ** 0.5
         db = centre * (db / centre) ** 0.5
-    # state at da
+    # state at da, then every piece of the bracket
     a0, b0 = pre.ab(np.array([da]), s)
-    a0, b0 = a0[0], b0[0]
-    if total == 0:
-        brk = np.empty(0)
-        da_ = np.empty(0)
-        db_ = np.empty(0)
-    else:
-        pieces_x = []
-        pieces_m = []
-        for j, mb in enumerate(bnd):
-            if hi_i[j] > lo_i[j] and mb != 0:
-                pieces_x.append(xs[lo_i[j] : hi_i[j]])
-                pieces_m.append(np.full(hi_i[j] - lo_i[j], j))
-        xb = np.concatenate(pieces_x)
-        jb = np.concatenate(pieces_m)
-        mb = bnd[jb]
-        brk = xb / mb
-        keep = (brk > da) & (brk < db)
-        xb, jb, mb, brk = xb[keep], jb[keep], mb[keep], brk[keep]
-        order = np.argsort(brk, kind="stable")
-        xb, jb, mb, brk = xb[order], jb[order], mb[order], brk[order]
-        # crossing threshold j as the step grows: a sample on the positive side
-        # moves from level j+1 down to level j; on the negative side from level
-        # j up to level j+1. Index values are idx[j] and idx[j+1].
-        k_lo = idx[jb].astype(np.longdouble)
-        k_hi = idx[jb + 1].astype(np.longdouble)
-        posside = mb > 0
-        da_ = np.where(posside, k_lo**2 - k_hi**2, k_hi**2 - k_lo**2)
-        db_ = np.where(posside, xb * (k_lo - k_hi), xb * (k_hi - k_lo))
-    a = np.concatenate([[a0], a0 + np.cumsum(da_)])
-    b = np.concatenate([[b0], b0 + np.cumsum(db_)])
-    left = np.concatenate([[da], brk])
-    right = np.concatenate([brk, [db]])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dstar = np.where(a > 0, b / a, right)
-    dstar = np.clip(dstar.astype(np.float64), left, right)
-    dl = dstar.astype(np.longdouble)
-    val = (pre.s2[-1] - 2 * b * dl + a * dl * dl) / pre.n
-    val = val.astype(np.float64)
-    order = np.argsort(val, kind="stable")[:8]
-    return dstar[order]
+    c0 = float(pre.s2[-1])
+    return np.asarray(
+        piece_minima(xs, s, da, db, float(a0[0]), float(b0[0]), c0, pre.n)
+    )

@@ -317,23 +317,22 @@ def _exact_value(xa, s: Scheme, hist: _Hist, fixed, cands) -> np.ndarray:
     return out
 
 
-def _sweep_active(xa, s: Scheme, hist: _Hist, fixed, da: float, db: float):
-    """Closed-form minimum of every quadratic piece of D on [da, db]."""
-    from ._quantizer import _level_index
+def piece_minima(xa, s: Scheme, da, db, a0, b0, c0, n: float, keep: int = 8):
+    r"""Closed-form minima of the quadratic pieces of D on ``[da, db]``.
 
+    ``xa`` are the sorted samples whose level can change in the bracket;
+    ``a0, b0, c0`` are :math:`A=\sum k^2`, :math:`B=\sum kx`,
+    :math:`C=\sum x^2` over *all* samples at ``da``. Each kink (a sample on a
+    threshold, :math:`x = m\Delta`) moves one sample one level towards zero,
+    which updates A and B; on each piece :math:`D=(C-2B\Delta+A\Delta^2)/N`
+    is minimised at :math:`B/A` clipped to the piece. Returns the ``keep``
+    best piece minimisers (to be rescored exactly).
+    """
     idx = s.indices()
     thr = 0.5 * (idx[:-1] + idx[1:])
-    a0, b0, c0 = _fixed_sums(hist, fixed, s, math.sqrt(da * db))
-    ld = np.longdouble
-    k0 = _level_index(xa, da, s)
-    a0 = float(a0 + np.dot(k0, k0))  # quarter-integers below 2**53: exact
-    b0 = float(b0 + ld(np.dot(k0, xa)))
-    c0 = float(c0 + ld(np.dot(xa, xa)))
-    jj = np.arange(thr.size)
-    keep_t = thr != 0
     xs, js = [], []
-    for j, mb in zip(jj[keep_t], thr[keep_t], strict=True):
-        lo_v, hi_v = sorted((mb * da, mb * db))
+    for j in np.flatnonzero(thr != 0):
+        lo_v, hi_v = sorted((thr[j] * da, thr[j] * db))
         i0, i1 = np.searchsorted(xa, [lo_v, hi_v], side="left")
         if i1 > i0:
             xs.append(xa[i0:i1])
@@ -347,26 +346,36 @@ def _sweep_active(xa, s: Scheme, hist: _Hist, fixed, da: float, db: float):
         xb, jb, mb, brk = xb[ok], jb[ok], mb[ok], brk[ok]
         o = np.argsort(brk, kind="stable")
         xb, jb, mb, brk = xb[o], jb[o], mb[o], brk[o]
-        # a crossing moves one sample one level towards zero: on the positive
-        # side from idx[j+1] to idx[j], on the negative side the other way
+        # positive side: idx[j+1] -> idx[j]; negative side: idx[j] -> idx[j+1]
         klo = idx[jb]
         khi = idx[jb + 1]
         sgn = np.where(mb > 0, 1.0, -1.0)
-        dA = sgn * (klo * klo - khi * khi)
-        dB = sgn * xb * (klo - khi)
+        d_a = sgn * (klo * klo - khi * khi)  # quarter-integers: exact
+        d_b = sgn * xb * (klo - khi)
     else:
-        brk = np.empty(0)
-        dA = np.empty(0)
-        dB = np.empty(0)
-    a = np.concatenate([[a0], a0 + np.cumsum(dA)])
-    b = np.concatenate([[b0], b0 + np.cumsum(dB)])
+        brk, d_a, d_b = np.empty(0), np.empty(0), np.empty(0)
+    a = np.concatenate([[a0], a0 + np.cumsum(d_a)])
+    b = np.concatenate([[b0], b0 + np.cumsum(d_b)])
     left = np.concatenate([[da], brk])
     right = np.concatenate([brk, [db]])
     with np.errstate(divide="ignore", invalid="ignore"):
         dstar = np.where(a > 0, b / a, right)
-    dstar = np.clip(dstar.astype(np.float64), left, right)
+    dstar = np.clip(dstar, left, right)
     # ranking only (candidates are rescored exactly): float64 loses about
     # 4^M ulps to cancellation here, far below the gaps that matter
-    val = (c0 - 2 * b * dstar + a * dstar * dstar) / hist.total
-    o = np.argsort(val, kind="stable")[:8]
+    val = (c0 - 2 * b * dstar + a * dstar * dstar) / n
+    o = np.argsort(val, kind="stable")[:keep]
     return list(dstar[o])
+
+
+def _sweep_active(xa, s: Scheme, hist: _Hist, fixed, da: float, db: float):
+    """Piece minima on [da, db]: fixed bins plus the gathered samples."""
+    from ._quantizer import _level_index
+
+    a0, b0, c0 = _fixed_sums(hist, fixed, s, math.sqrt(da * db))
+    ld = np.longdouble
+    k0 = _level_index(xa, da, s)
+    a0 = float(a0 + np.dot(k0, k0))  # quarter-integers below 2**53: exact
+    b0 = float(b0 + ld(np.dot(k0, xa)))
+    c0 = float(c0 + ld(np.dot(xa, xa)))
+    return piece_minima(xa, s, da, db, a0, b0, c0, hist.total)
