@@ -450,8 +450,11 @@ def _cmd_verify(args, out) -> int:
     return 0 if rep.passed else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(real_analyze: bool = False) -> argparse.ArgumentParser:
     """The argument parser, one subparser per command.
+
+    ``real_analyze`` registers the torch-backed ``analyze`` parser (which
+    imports torch); otherwise a light placeholder keeps ``--help`` fast.
 
     Examples
     --------
@@ -533,7 +536,37 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=_cmd_verify)
 
     _cli_plot.add_parser(sub)
+    _add_analyze(sub, real=real_analyze)
     return parser
+
+
+def _add_analyze(sub, real: bool) -> None:
+    """Register ``analyze``; torch is imported only when it is the command."""
+    if real:
+        try:
+            from .torch import _cli_analyze
+        except ImportError as exc:
+            reason = str(exc)
+        else:
+            _cli_analyze.add_parser(sub)
+            return
+    else:
+        reason = ""
+    p = sub.add_parser(
+        "analyze",
+        help="per-layer optimal step, MSE, SQNR and step sensitivity of a "
+        "checkpoint (needs PyTorch)",
+        add_help=False,
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def no_torch(args, out):
+        raise UsageError(
+            f"{PROG} analyze: error: needs PyTorch ({reason}); install it with "
+            "pip install 'quanttheory[torch]'"
+        )
+
+    p.set_defaults(func=no_torch)
 
 
 def main(argv=None) -> int:
@@ -560,7 +593,8 @@ def main(argv=None) -> int:
     >>> code, buf.getvalue().splitlines()[0].split(",")[:5]
     (0, ['law', 'bits', 'scheme', 'model', 'step'])
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(real_analyze=bool(argv) and argv[0] == "analyze")
     try:
         args = parser.parse_args(argv)
         return args.func(args, sys.stdout)

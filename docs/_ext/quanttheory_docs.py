@@ -53,7 +53,7 @@ EXAMPLES = {
     "monte_carlo_vs_theory": [],
 }
 #: top-level pages owned elsewhere that join the navigation when they exist
-OPTIONAL_PAGES = ("theory-notes", "torch")
+OPTIONAL_PAGES = ("theory-notes",)
 
 
 # ---------------------------------------------------------------------------

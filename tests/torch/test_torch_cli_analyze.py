@@ -1,0 +1,151 @@
+"""``quanttheory analyze CHECKPOINT`` (``quanttheory.torch._cli_analyze``).
+
+The subcommand is tested through a parser built here with ``add_parser``,
+as the main command line registers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+
+import pytest
+import torch
+
+from quanttheory.torch import analyze
+from quanttheory.torch._cli_analyze import add_parser, run
+
+safetensors_torch = pytest.importorskip("safetensors.torch")
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser(prog="quanttheory")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["analyze", *map(str, argv)])
+
+
+def call(capsys, *argv):
+    code = run(parse(*argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def checkpoint(tmp_path, cnn):
+    path = tmp_path / "model.safetensors"
+    safetensors_torch.save_file(cnn.state_dict(), str(path))
+    return path
+
+
+def test_table_is_the_default(capsys, checkpoint):
+    code, out, err = call(capsys, checkpoint)
+    assert code == 0, err
+    assert "5 weight tensor(s), 4 bits, scheme 'signed'" in out
+    assert "conv2.weight" in out
+    assert "skipped" in out  # biases and the BN counter
+
+
+def test_csv_matches_the_python_api(capsys, checkpoint):
+    code, out, _ = call(
+        capsys, checkpoint, "--format", "csv", "--bits", "3", "--scheme", "paper"
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    want = analyze(checkpoint, bits=3, scheme="paper").to_dict()
+    assert [r["name"] for r in rows] == [w["name"] for w in want]
+    assert [float(r["optimal_step"]) for r in rows] == [w["optimal_step"] for w in want]
+
+
+def test_json_and_md(capsys, checkpoint):
+    code, out, _ = call(capsys, checkpoint, "--format", "json", "--eps", "0.1")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["eps"] == 0.1
+    assert len(doc["rows"]) == 5
+    code, out, _ = call(capsys, checkpoint, "--format", "md")
+    assert code == 0
+    assert "| name | shape |" in out
+
+
+def test_out_file_is_written_atomically(capsys, tmp_path, checkpoint):
+    target = tmp_path / "report.csv"
+    code, out, err = call(capsys, checkpoint, "--format", "csv", "--out", target)
+    assert code == 0
+    assert out == ""
+    assert "wrote 5 row(s)" in err
+    assert target.read_text().startswith("name,channel,shape")
+    assert not list(tmp_path.glob(".quanttheory-*"))  # no temporary left
+
+
+def test_progress_bar_on_a_terminal(capsys, checkpoint, monkeypatch, cnn):
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    code, _, err = call(capsys, checkpoint)
+    assert code == 0
+    n = len(cnn.state_dict())
+    assert f"[{'#' * 30}] {n}/{n} " in err  # the full bar at the end
+    assert err.count("\r") == n  # redrawn once per tensor
+    code, _, err = call(capsys, checkpoint, "--no-progress")
+    assert err == ""
+
+
+def _bad_checkpoints(tmp_path):
+    nan = tmp_path / "nan.safetensors"
+    safetensors_torch.save_file({"w": torch.tensor([[1.0, float("nan")]])}, str(nan))
+    intw = tmp_path / "int8.safetensors"
+    safetensors_torch.save_file({"q": torch.ones(3, 3, dtype=torch.int8)}, str(intw))
+    empty = tmp_path / "empty.safetensors"
+    safetensors_torch.save_file({"bias": torch.ones(3)}, str(empty))
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 16)
+    garbage_pt = tmp_path / "garbage.pth"
+    garbage_pt.write_bytes(b"not a zip")
+    return {
+        "missing": (tmp_path / "missing.safetensors", "does not exist"),
+        "unreadable": (garbage, "cannot read"),
+        "unreadable_pt": (garbage_pt, "cannot read"),
+        "nan": (nan, "tensor 'w' contains 1 NaN"),
+        "non_float": (intw, "tensor 'q' has dtype int8"),
+        "empty": (empty, "no weight tensor"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "unreadable", "unreadable_pt", "nan", "non_float", "empty"]
+)
+def test_bad_input_one_line_exit_2_nothing_written(capsys, tmp_path, case):
+    path, message = _bad_checkpoints(tmp_path)[case]
+    target = tmp_path / "out.csv"
+    code, out, err = call(capsys, path, "--out", target)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("quanttheory analyze: error: ")
+    assert message in lines[0]
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bad_out_directory(capsys, checkpoint, tmp_path):
+    code, _, err = call(capsys, checkpoint, "--out", tmp_path / "no" / "such.csv")
+    assert code == 2
+    assert "not a file in an existing directory" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--bits", "0"], "0 is not in 1..32"),
+        (["--bits", "x"], "'x' is not an integer"),
+        (["--eps", "2"], "not in (0, 1)"),
+        (["--scheme", "affine"], "invalid choice"),
+        (["--format", "xml"], "invalid choice"),
+    ],
+)
+def test_bad_options_are_usage_errors(capsys, argv, match):
+    with pytest.raises(SystemExit) as exc:
+        parse("m.safetensors", *argv)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
