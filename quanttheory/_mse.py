@@ -51,6 +51,7 @@ import numpy as np
 
 from ._distributions import Distribution, _check_distribution
 from ._quantizer import Scheme, _level_index, get_scheme
+from ._streaming import _dot
 from ._validation import (
     InvalidArgument,
     as_float_result,
@@ -427,16 +428,16 @@ def _empirical(dist, d: np.ndarray, s: Scheme, order: int, model: str, side: int
                 # level index from the (possibly moved) step, value at dj
                 k = _level_index(xs, dq, s)
                 err = xs - k * dj
-                acc[j, 0] += np.dot(err, err)
+                acc[j, 0] += _dot(err, err)
                 if order >= 1:
-                    acc[j, 1] += -2.0 * np.dot(k, err)
+                    acc[j, 1] += -2.0 * _dot(k, err)
                 if order >= 2:
-                    acc[j, 2] += 2.0 * np.dot(k, k)
+                    acc[j, 2] += 2.0 * _dot(k, k)
             else:
                 tp, tm = s.top * dj, s.bottom * dj
                 up = xs[xs > tp] - tp
                 lo = tm - xs[xs < tm]
-                acc[j, 0] += np.dot(up, up) + np.dot(lo, lo)
+                acc[j, 0] += _dot(up, up) + _dot(lo, lo)
                 if order >= 1:
                     acc[j, 1] += -2.0 * s.top * up.sum() + 2.0 * s.bottom * lo.sum()
                 if order >= 2:

@@ -8,6 +8,7 @@ from ._distributions import _check_distribution
 from ._mse import _evaluate
 from ._optimal import optimal_step
 from ._quantizer import get_scheme
+from ._streaming import _dot
 from ._validation import (
     InvalidArgument,
     as_float_result,
@@ -184,13 +185,13 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
     ksq = 0.0
     for xs in iter_chunks(dist.samples):
         k = _level_index(xs, d, s)
-        ksq += float(np.dot(k, k))
+        ksq += float(_dot(k, k))
         t = xs / d - s.offset - 0.5
         j = np.rint(t)
         near = (np.abs(t - j) < 0.125) & (j >= s.kmin) & (j <= s.kmax - 1)
         counts += np.bincount((j[near] - s.kmin).astype(np.intp), minlength=counts.size)
     m = np.arange(s.kmin, s.kmax, dtype=np.float64) + s.offset + 0.5
-    return 2.0 * (ksq - 4.0 * float(np.dot(m * m, counts))) / dist.n
+    return 2.0 * (ksq - 4.0 * float(_dot(m * m, counts))) / dist.n
 
 
 def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):
