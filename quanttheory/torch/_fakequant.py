@@ -98,14 +98,14 @@ def fake_quantize(x: torch.Tensor, step, bits: int, scheme: str = "signed"):
     ``clamp(round(x / scale) + zero_point, qmin, qmax)`` with
     ``zero_point = 0``:
 
-    ============= ============================= ===========================
-    scheme        levels :math:`k`               torch ``quant_min/max``
-    ============= ============================= ===========================
-    ``signed``    :math:`-2^{M-1} \dots 2^{M-1}-1` :math:`-2^{M-1}, 2^{M-1}-1`
-    ``symmetric`` :math:`\pm(2^{M-1}-1)`          narrow range
-    ``paper``     :math:`-2^{M-1} \dots 2^{M-1}`  :math:`2^M+1` levels
-    ``midrise``   :math:`k + 1/2`                 not expressible
-    ============= ============================= ===========================
+    ============= ================================== ===============================
+    scheme        levels :math:`k`                    torch ``quant_min/max``
+    ============= ================================== ===============================
+    ``signed``    :math:`-2^{M-1} \dots 2^{M-1}-1`   :math:`-2^{M-1}, 2^{M-1}-1`
+    ``symmetric`` :math:`\pm(2^{M-1}-1)`             narrow range
+    ``paper``     :math:`-2^{M-1} \dots 2^{M-1}`     :math:`2^M+1` levels
+    ``midrise``   :math:`k + 1/2`                    not expressible
+    ============= ================================== ===============================
 
     Parameters
     ----------
