@@ -156,7 +156,9 @@ def _table_cases():
             yield pytest.param(law, bits + shift, value, rule, id=f"{name}[{bits}]")
 
 
-@pytest.mark.parametrize(("law", "model_bits", "published", "rule"), _table_cases())
+@pytest.mark.parametrize(
+    ("law", "model_bits", "published", "rule"), list(_table_cases())
+)
 def test_aciq_published_two_decimal_tables(law, model_bits, published, rule):
     # The exact minimiser, printed by the entry's rule, is the published
     # number exactly (compared at 1e-9 only to absorb the binary
