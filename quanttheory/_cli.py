@@ -27,6 +27,7 @@ import sys
 import textwrap
 
 from . import _cli_plot
+from ._cli_args import MAX_BITS, parse_bits
 from ._distributions import Gaussian, Laplace, Uniform
 from ._mse import mse, mse_derivative
 from ._optimal import optimal_step
@@ -37,8 +38,6 @@ from ._validation import MODELS, QuantTheoryError
 __all__ = ["main"]
 
 PROG = "quanttheory"
-#: Largest bit-width that ``--bits`` accepts.
-MAX_BITS = 32
 #: Relative step error of the two "rise" columns.
 STEP_ERROR = 0.05
 #: Curvatures whose left and right values differ by more than this (relative)
@@ -89,65 +88,6 @@ def unit_variance_laws():
     [('uniform', 1.0), ('gaussian', 1.0), ('laplace', 1.0)]
     """
     return [Uniform.with_variance(1.0), Gaussian(1.0), Laplace.with_variance(1.0)]
-
-
-def parse_bits(spec: str) -> list[int]:
-    r"""Parse a bit-width list such as ``"4"``, ``"1-8"`` or ``"2,4,8"``.
-
-    Items are separated by commas; each is an integer or an ascending range
-    ``lo-hi`` (both ends included). The result is sorted, without duplicates.
-
-    Parameters
-    ----------
-    spec : str
-        The ``--bits`` argument.
-
-    Returns
-    -------
-    list of int
-        Bit-widths, each in ``1..32``.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For an empty item, a non-integer, a descending range, or a bit-width
-        outside ``1..32``; the message names the offending item.
-
-    Examples
-    --------
-    >>> from quanttheory._cli import parse_bits
-    >>> parse_bits("1-4,8")
-    [1, 2, 3, 4, 8]
-    >>> parse_bits("8,2,2")
-    [2, 8]
-    >>> parse_bits("8-1")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: bits='8-1': range 8-1 is descending; write 1-8
-    """
-    out: set[int] = set()
-    for raw in spec.split(","):
-        item = raw.strip()
-        lo_s, dash, hi_s = item.partition("-")
-        try:
-            lo = int(lo_s)
-            hi = int(hi_s) if dash else lo
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"bits={spec!r}: {item!r} is not an integer or a range lo-hi "
-                "(examples: 4, 1-8, 2,4,8)"
-            ) from None
-        if lo > hi:
-            raise argparse.ArgumentTypeError(
-                f"bits={spec!r}: range {item} is descending; write {hi}-{lo}"
-            )
-        for b in (lo, hi):
-            if not 1 <= b <= MAX_BITS:
-                raise argparse.ArgumentTypeError(
-                    f"bits={spec!r}: {b} is outside 1..{MAX_BITS}"
-                )
-        out.update(range(lo, hi + 1))
-    return sorted(out)
 
 
 def table_rows(bits, scheme="paper", model="exact") -> list[dict]:

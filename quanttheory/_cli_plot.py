@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._cli_args import parse_bits
 from ._quantizer import SCHEMES
 from ._registry import FAMILIES
 from ._validation import QuantTheoryError
@@ -33,7 +34,6 @@ KINDS = {
     "bits": "optimal MSE, SQNR and clipping level against the bit-width",
     "tensor": "histogram, fitted laws, levels and MSE curve of a tensor (.npy)",
 }
-_MAX_BITS = 32
 _PROG = "quanttheory plot"
 
 
@@ -57,28 +57,6 @@ def _laws(spec: str) -> list[str]:
         if name not in out:
             out.append(name)
     return out
-
-
-def _bit_list(spec: str) -> list[int]:
-    """``4``, ``2-8`` or ``2,4,8`` -> sorted bit-widths in 1..32."""
-    out: set[int] = set()
-    for raw in spec.split(","):
-        item = raw.strip()
-        lo_s, dash, hi_s = item.partition("-")
-        try:
-            lo = int(lo_s)
-            hi = int(hi_s) if dash else lo
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"bits={spec!r}: {item!r} is not an integer or a range lo-hi"
-            ) from None
-        if lo > hi or lo < 1 or hi > _MAX_BITS:
-            raise argparse.ArgumentTypeError(
-                f"bits={spec!r}: {item!r} must be an ascending range within "
-                f"1..{_MAX_BITS}"
-            )
-        out.update(range(lo, hi + 1))
-    return sorted(out)
 
 
 def _samples(text: str) -> int:
@@ -171,8 +149,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         if kind == "bits":
             p.add_argument(
                 "--bits",
-                type=_bit_list,
-                default=_bit_list("2-8"),
+                type=parse_bits,
+                default=parse_bits("2-8"),
                 metavar="SPEC",
                 help="bit-widths: 2-8 or 2,4,8 (default 2-8)",
             )
@@ -189,7 +167,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         else:
             p.add_argument(
                 "--bits",
-                type=_bit_list,
+                type=parse_bits,
                 default=[4],
                 metavar="M",
                 help="bit-width (default 4)",
