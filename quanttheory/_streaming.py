@@ -289,15 +289,13 @@ def _exact_in_brackets(samples, s: Scheme, hist: _Hist, brackets) -> float:
     parts = _map_reduce(samples, lambda c: [pick(c)], lambda p, q: p + q)
     xa = np.sort(np.concatenate(parts))
     fixed = ~active
-    best = (math.inf, math.nan)
     cands = []
     for da, db in brackets:
         cands.extend(_sweep_active(xa, s, hist, fixed, da, db))
     cands = np.unique(np.asarray(cands))
     vals = _exact_value(xa, s, hist, fixed, cands)
-    order = np.lexsort((-cands, vals))
-    best = (vals[order[0]], cands[order[0]])
-    return float(best[1])
+    # lowest exact MSE; among equal values the largest step
+    return float(cands[np.lexsort((-cands, vals))[0]])
 
 
 def _fixed_sums(hist: _Hist, fixed: np.ndarray, s: Scheme, d: float):
