@@ -783,8 +783,10 @@ class Empirical(Distribution):
 
     Notes
     -----
-    Moments are those of the empirical law (population moments, divisor
-    :math:`N`), computed in float64 in chunks. ``pdf`` is a histogram
+    Construction costs the copy and one pass for ``n``, ``min`` and ``max``
+    (all that :func:`optimal_step` and :func:`mse` need). The moments are
+    those of the empirical law (population moments, divisor :math:`N`),
+    computed in float64 in chunks on first use and cached. ``pdf`` is a histogram
     estimate (Freedman-Diaconis bins) for plotting; the engine never uses it.
 
     Examples
@@ -800,7 +802,7 @@ class Empirical(Distribution):
     _is_empirical = True
 
     def __init__(self, samples, *, copy: bool = True):
-        from ._streaming import is_dask, moment_stats, range_stats, sum_stats
+        from ._streaming import is_dask, range_stats
 
         if is_dask(samples):
             if samples.dtype.kind not in "iuf":
@@ -847,16 +849,45 @@ class Empirical(Distribution):
         self.samples = x
         self.n = int(n)
         self.min, self.max = lo, hi
-        mean = sum_stats(x) / self.n
-        d1, d2, d4 = moment_stats(x, mean)
-        # one correction step of the mean (exact-sum refinement)
-        self.mean = float(mean + d1 / self.n)
-        c = self.mean - mean
-        m2 = d2 / self.n - c * c
-        self.variance = float(max(m2, 0.0))
-        self._m4 = float(d4 / self.n)
-        self._scale = math.sqrt(self.variance) if self.variance > 0 else 1.0
+        self._stats = None
         self._sorted = None
+
+    def _moments(self):
+        """``(mean, variance, m4)``: one float64 pass, on first use only.
+
+        The optimal step and the MSE need only ``n``, ``min`` and ``max``, so
+        constructing an ``Empirical`` costs a copy and one range pass.
+        """
+        if self._stats is None:
+            from ._streaming import moment_stats, sum_stats
+
+            mean = sum_stats(self.samples) / self.n
+            d1, d2, d4 = moment_stats(self.samples, mean)
+            # one correction step of the mean (exact-sum refinement)
+            m = float(mean + d1 / self.n)
+            c = m - mean
+            var = float(max(d2 / self.n - c * c, 0.0))
+            self._stats = (m, var, float(d4 / self.n))
+        return self._stats
+
+    @property
+    def mean(self) -> float:
+        """Sample mean (float64)."""
+        return self._moments()[0]
+
+    @property
+    def variance(self) -> float:
+        """Population variance (divisor N)."""
+        return self._moments()[1]
+
+    @property
+    def _m4(self) -> float:
+        return self._moments()[2]
+
+    @property
+    def _scale(self) -> float:
+        v = self.variance
+        return math.sqrt(v) if v > 0 else 1.0
 
     def __repr__(self):
         return f"Empirical(n={self.n}, mean={self.mean:.6g}, std={self.std:.6g})"

@@ -81,7 +81,14 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     are cached per (family, parameters, bits, scheme, model). Empirical:
     :math:`O(N\log N)` for the sort (once per :class:`Empirical` object),
     :math:`O(2^M\log N)` per evaluation, and :math:`O(P\log P)` for the sweep
-    over the :math:`P \le 4\cdot10^6` kinks in the final bracket.
+    over the :math:`P \le 4\cdot10^6` kinks in the final bracket. Above
+    :math:`2^{21}` samples, and for memory-mapped or Dask data, the exact
+    optimum comes from two streaming passes instead
+    (:mod:`quanttheory._streaming`): :math:`O(N)` for a histogram of counts
+    and sums (a second one over the thresholds' reach for heavy tails),
+    :math:`O(2^M)` per scored step, and :math:`O(P\log P)` for the
+    :math:`P` samples that a threshold can cross inside the final bracket,
+    gathered in the second pass. Both passes run on one thread per core.
 
     Where several steps reach the same minimum (e.g. constant data), the
     largest is returned.
@@ -283,7 +290,7 @@ def _exact_empirical(dist, d: np.ndarray, s: Scheme) -> np.ndarray:
 
 
 #: Above this many samples (or for memory-mapped / Dask data) the exact
-#: empirical optimum uses the streaming three-pass method of
+#: empirical optimum uses the streaming two-pass method of
 #: :mod:`quanttheory._streaming` instead of a full sort.
 _STREAM_MIN = 1 << 21
 

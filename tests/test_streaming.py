@@ -1,7 +1,7 @@
 """The streaming exact optimum: in-memory, memory-mapped and Dask data.
 
-The streaming route (histogram of centred moments, then an exact sweep over
-the samples that a threshold can cross) must return the same step as the
+The streaming route (a histogram of counts and sums, then an exact sweep
+over the samples that a threshold can cross) must return the same step as the
 sort-based exact route, which visits every kink of the empirical MSE when
 there are few enough (small N) -- two independent exact routes.
 """
@@ -99,3 +99,77 @@ def test_streaming_rejects_flat_mse(force_streaming):
     x = np.abs(_data("gaussian", 10_000)) + 1.0
     with pytest.raises(qt.InvalidArgument, match="does not depend on the step"):
         qt.optimal_step(qt.Empirical(x), 1, scheme="signed")
+
+
+def test_heavy_tails_rebin_equals_sort_based_route(monkeypatch):
+    # a few huge outliers make equal bins over [min, max] far too coarse: the
+    # streaming route re-bins the thresholds' reach with overflow bins
+    x = _data("t3", 300_000, seed=11)
+    x[:5] = [100.0, -120.0, 150.0, -90.0, 110.0]
+    x = x.astype(np.float32)
+    st = pytest.importorskip("quanttheory._streaming")
+    built = []
+    orig = st._Hist.__init__
+
+    def spy(self, *a, **k):
+        built.append(k.get("overflow", False))
+        orig(self, *a, **k)
+
+    monkeypatch.setattr(st._Hist, "__init__", spy)
+    for bits in (2, 3, 4):
+        ref = qt.optimal_step(qt.Empirical(x), bits, scheme="signed")
+        monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+        built.clear()
+        step = qt.optimal_step(qt.Empirical(x), bits, scheme="signed")
+        monkeypatch.setattr(opt, "_STREAM_MIN", 1 << 21)
+        assert built == [False, True]  # the re-binned pass did run
+        xs = x.astype(np.float64)
+        # two exact global minimisers: equal MSE to float64 rounding
+        assert _direct(xs, step, bits, "signed") == pytest.approx(
+            _direct(xs, ref, bits, "signed"), rel=1e-12
+        )
+
+
+def test_bracket_that_misses_the_minimum_is_moved(monkeypatch, force_streaming):
+    # a bracket 1e-5 wide around the histogram's estimate (which is ~1e-4
+    # off) cannot hold the exact minimiser; the minimum is then on an end,
+    # and the bracket must move (and widen) until it is interior
+    st = pytest.importorskip("quanttheory._streaming")
+    x = _data("laplace", 400_000, seed=2).astype(np.float32)
+    monkeypatch.setattr(opt, "_STREAM_MIN", 1 << 30)
+    ref = qt.optimal_step(qt.Empirical(x), 4, scheme="midrise")
+    monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+    monkeypatch.setattr(st, "_BRACKET", 1e-6)
+    calls = []
+    orig = st._gather
+    monkeypatch.setattr(st, "_gather", lambda *a: calls.append(1) or orig(*a))
+    step = qt.optimal_step(qt.Empirical(x), 4, scheme="midrise")
+    assert len(calls) > 1  # at least one move
+    xs = x.astype(np.float64)
+    assert _direct(xs, step, 4, "midrise") == pytest.approx(
+        _direct(xs, ref, 4, "midrise"), rel=1e-12
+    )
+
+
+def test_threads_do_not_change_the_result(monkeypatch, force_streaming):
+    st = pytest.importorskip("quanttheory._streaming")
+    x = _data("gaussian", 1_500_000, seed=4).astype(np.float32)
+    monkeypatch.setattr(st, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(st, "_workers", lambda: 1)
+    one = qt.optimal_step(qt.Empirical(x), 4, scheme="signed")
+    monkeypatch.setattr(st, "_workers", lambda: 3)
+    three = qt.optimal_step(qt.Empirical(x), 4, scheme="signed")
+    xs = x.astype(np.float64)
+    # the parts' sums are combined in another order: equal MSE to rounding
+    assert _direct(xs, three, 4, "signed") == pytest.approx(
+        _direct(xs, one, 4, "signed"), rel=1e-12
+    )
+
+
+def test_moments_are_computed_on_first_use_only(force_streaming):
+    x = _data("gaussian", 50_000, seed=9)
+    emp = qt.Empirical(x)
+    qt.optimal_step(emp, 4, scheme="signed")
+    assert emp._stats is None  # the optimum needs n, min and max only
+    assert emp.variance == pytest.approx(x.var(), rel=1e-12)  # float64 sums
+    assert emp._stats is not None
