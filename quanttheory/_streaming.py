@@ -201,13 +201,14 @@ def sum_stats(x):
 
 
 class _Hist:
-    """Per-bin count and sum of the samples (pass 1).
+    """Per-bin count and sum of the samples (pass 1), and the outliers.
 
-    ``bins`` equal bins of width ``w`` on ``[lo, hi]`` (array positions 1 to
-    ``bins``) and two overflow bins (0 and ``bins + 1``) for the samples
-    below ``lo`` and above ``hi``; their centres are -inf and +inf, so that
-    any step puts them on the outermost levels. With ``overflow=False`` the
-    range must hold every sample and the overflow bins stay empty.
+    ``bins`` equal bins of width ``w`` on ``[lo, hi)`` sit at array positions
+    1 to ``bins``. With ``overflow=True`` the samples outside the range (the
+    outliers) are not binned but kept, sorted, in ``over`` (float64) with
+    prefix sums, so that everything about them is exact; positions 0 and
+    ``bins + 1`` stand for them and hold zeros. With ``overflow=False`` the
+    range must hold every sample.
     """
 
     def __init__(self, x, lo: float, hi: float, bins: int = BINS, overflow=False):
@@ -217,32 +218,40 @@ class _Hist:
         self.size = bins + 2
         self._clip = (0, bins + 1) if overflow else (1, bins)
         self.centre = lo + (np.arange(-1, bins + 1) + 0.5) * self.w
-        if overflow:
-            self.centre[0], self.centre[-1] = -np.inf, np.inf
-        size = self.size
+        size = top = bins + 1
 
         def one(c):
-            idx = self.index(c)
-            return [
-                np.bincount(idx, minlength=size),
-                np.bincount(idx, weights=c, minlength=size),
-            ]
+            u = self.position(c)
+            idx = u.astype(np.intp)
+            cnt = np.bincount(idx, minlength=size + 1)
+            out = [cnt, np.bincount(idx, weights=c, minlength=size + 1), []]
+            if cnt[0] or cnt[top]:
+                # u < 1 exactly when idx == 0, u >= top exactly when idx == top
+                out[2].append(c[(u < 1) | (u >= top)])
+            return out
 
         def comb(p, q):
             p[0] += q[0]
             p[1] += q[1]
+            p[2] += q[2]
             return p
 
-        cnt, s1 = _map_reduce(x, one, comb)
+        cnt, s1, over = _map_reduce(x, one, comb)
+        cnt[[0, -1]] = 0
+        s1[[0, -1]] = 0.0
         self.n = cnt.astype(np.float64)
         self.s1 = s1
-        self.total = float(self.n.sum())
         ld = np.longdouble
+        self.over = np.sort(np.concatenate([np.empty(0), *over]).astype(np.float64))
+        cover = np.cumsum(self.over, dtype=ld)
+        self.cover = np.concatenate([[0.0], cover]).astype(np.float64)
+        self.total = float(self.n.sum()) + self.over.size
         self.cn = np.concatenate([[0.0], np.cumsum(self.n, dtype=ld)]).astype(float)
         self.cs1 = np.concatenate([[0.0], np.cumsum(self.s1, dtype=ld)]).astype(float)
 
-    def index(self, c: np.ndarray) -> np.ndarray:
-        """Array position of the bin of each sample of a float32/64 tile.
+    def position(self, c: np.ndarray) -> np.ndarray:
+        """Bin coordinate of each sample of a float32/64 tile (its integer
+        part is the array position of the sample's bin).
 
         The arithmetic is in the tile's dtype and identical in both passes,
         so a sample lands in the same bin each time; a sample may sit up to
@@ -253,25 +262,27 @@ class _Hist:
         u = c - t(self.lo - self.w)
         u *= t(1.0 / self.w)
         np.clip(u, *self._clip, out=u)
-        return u.astype(np.intp)
+        return u
 
     def bin_of(self, v):
         u = (np.asarray(v, dtype=np.float64) - self.lo) / self.w + 1.0
         return np.clip(np.floor(u), 0, self.size - 1).astype(np.intp)
 
     def _below(self, t: np.ndarray):
-        """Count and sum of the samples below ``t`` (threshold bins split as
-        if their samples were spread uniformly around the bin's mean), and
-        the count of the bin that holds ``t`` (infinite for a non-empty
-        overflow bin, whose samples could be anywhere)."""
+        """Count and sum of the samples below ``t`` (a bin that holds ``t`` is
+        split as if its samples were spread uniformly around the bin's mean;
+        the outliers are exact), and the count of the split bin."""
         u = (t - self.lo) / self.w + 1.0
-        b = np.clip(np.floor(u), 0, self.size - 1).astype(np.intp)
-        inner = (b >= 1) & (b <= self.bins)
-        frac = np.where(inner, np.clip(u - b, 0.0, 1.0), 0.0)
+        b = np.clip(np.floor(u), 1, self.bins).astype(np.intp)
+        frac = np.clip(u - b, 0.0, 1.0)
         nb = self.n[b]
         p0 = self.cn[b] + frac * nb
         p1 = self.cs1[b] + frac * (self.s1[b] + nb * (frac - 1.0) * 0.5 * self.w)
-        return p0, p1, np.where(inner | (nb == 0), nb, np.inf)
+        if self.over.size:
+            j = np.searchsorted(self.over, t)
+            p0 = p0 + j
+            p1 = p1 + self.cover[j]
+        return p0, p1, np.where((u >= 1.0) & (u < self.bins + 1.0), nb, 0.0)
 
     def approx_value(self, d: np.ndarray, s: Scheme):
         r""":math:`N D(\Delta) - C = A\Delta^2 - 2B\Delta` for each step from
@@ -295,7 +306,7 @@ class _Hist:
             return np.diff(np.concatenate(edge, axis=1), axis=1)
 
         c0 = per_cell(p0, self.total)
-        c1 = per_cell(p1, self.cs1[-1])
+        c1 = per_cell(p1, self.cs1[-1] + self.cover[-1])
         a = (c0 * (idx * idx)).sum(1)
         b = (c1 * idx).sum(1)
         d1 = dd[:, 0]
@@ -305,7 +316,7 @@ class _Hist:
     def power(self) -> float:
         r"""A lower bound of :math:`C=\sum x^2` (Cauchy-Schwarz per bin)."""
         nz = self.n > 0
-        return float((self.s1[nz] ** 2 / self.n[nz]).sum())
+        return float((self.s1[nz] ** 2 / self.n[nz]).sum() + _dot(self.over, self.over))
 
 
 def _thresholds(s: Scheme) -> np.ndarray:
@@ -328,7 +339,7 @@ def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float) -> float
     if s.bottom < 0 and lo < 0:
         reach.append(lo / s.bottom)
     d_hi = 2.0 * (max(reach) if reach else m / max(abs(s.top), abs(s.bottom)))
-    hist = _Hist(samples, lo, hi)
+    hist = _histogram(samples, n, lo, hi)
     grid = np.geomspace(d_hi * 2.0**-12, d_hi, 128)
     vals, _ = hist.approx_value(grid, s)
     if np.ptp(vals) <= 1e-13 * max(hist.power(), np.max(np.abs(vals))):
@@ -343,19 +354,45 @@ def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float) -> float
         for j in basins
     ]
     found = _plausible(found)
-    # Heavy tails: equal bins over [min, max] are coarse where the thresholds
-    # are. Re-bin the range the thresholds can reach (with overflow bins),
-    # so that pass 2 gathers few samples.
-    thr = _thresholds(s)
-    d_up = 1.1 * max(c for c, _, _ in found)
-    pad = 2.0 * hist.w
-    r_lo = max(lo, min(0.0, float(thr.min()) * d_up) - pad)
-    r_hi = min(hi, max(0.0, float(thr.max()) * d_up) + pad)
-    if (r_hi - r_lo) * _REBIN < (hi - lo):
-        hist = _Hist(samples, r_lo, r_hi, overflow=True)
-        found = _plausible([_refine(hist, s, c / 1.02, c * 1.02) for c, _, _ in found])
     brackets = [_bracket(hist, s, c) for c, _, _ in found]
     return _exact_in_brackets(samples, s, hist, brackets)
+
+
+def _histogram(samples, n: int, lo: float, hi: float) -> _Hist:
+    """Pass 1. Equal bins over [min, max] are too coarse for heavy tails, so
+    the bins cover the bulk (the 0.1 % and 99.9 % quantiles of a block
+    subsample, twice as far from the median) and the few samples beyond
+    are kept exactly. Should the
+    subsample mislead and the outliers be too many, the pass is redone over
+    [min, max]."""
+    a, b = _core_range(samples, n, lo, hi)
+    if a > lo or b < hi:
+        hist = _Hist(samples, a, b, overflow=True)
+        if hist.over.size <= _OVERFLOW_MAX:
+            return hist
+    return _Hist(samples, lo, hi)
+
+
+def _core_range(samples, n: int, lo: float, hi: float) -> tuple[float, float]:
+    """The range the bins should cover (see :func:`_histogram`)."""
+    blocks, size = 64, 1024
+    if n < 4 * blocks * size:
+        return lo, hi
+    starts = [(n - size) * i // (blocks - 1) for i in range(blocks)]
+    flat = samples.ravel() if is_dask(samples) else samples.reshape(-1)
+    parts = [flat[a : a + size] for a in starts]
+    if is_dask(samples):
+        import dask
+
+        parts = dask.compute(*parts)
+    sub = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+    q0, med, q1 = np.quantile(sub, [1e-3, 0.5, 1.0 - 1e-3])
+    a = min(0.0, med - 2.0 * (med - q0))
+    b = max(0.0, med + 2.0 * (q1 - med))
+    a, b = max(lo, a), min(hi, b)
+    if (b - a) * _REBIN >= hi - lo:
+        return lo, hi  # no gain: plain bins over [min, max]
+    return a, b
 
 
 def _plausible(found):
@@ -402,8 +439,10 @@ def _bracket(
 #: about 1e-4 of the exact one on 1e7 Gaussian, Laplace and t3 samples at 2-8
 #: bits; a minimum found on a bracket's end moves the bracket.
 _BRACKET = 1e-3
-#: Re-bin when the thresholds' reach is this many times narrower than the data.
-_REBIN = 8.0
+#: Bin only the bulk when it is this many times narrower than [min, max].
+_REBIN = 4.0
+#: Outliers kept in pass 1 at most (else bins over [min, max]).
+_OVERFLOW_MAX = 1 << 20
 #: Samples that the exact sweep may gather (memory ~ 40 bytes each).
 _ACTIVE_MAX = 1 << 20
 #: Passes 2 at most: each moves a bracket whose best point is an end to that
@@ -425,12 +464,17 @@ def _gather(samples, s: Scheme, hist: _Hist, brackets):
         ):
             active[x0 : x1 + 1] = True
 
+    active[[0, -1]] = False  # the outliers are kept already
+
     def pick(c):
-        return [c[active.take(hist.index(c))]]
+        return [c[active.take(hist.position(c).astype(np.intp))]]
 
     parts = _map_reduce(samples, pick, lambda p, q: p + q)
-    xa = np.sort(np.concatenate(parts).astype(np.float64))
-    return xa, ~active
+    xa = np.concatenate([*parts, hist.over]).astype(np.float64)
+    xa.sort()
+    fixed = ~active
+    fixed[[0, -1]] = False
+    return xa, fixed
 
 
 def _exact_in_brackets(samples, s: Scheme, hist: _Hist, brackets) -> float:
