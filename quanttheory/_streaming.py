@@ -436,9 +436,9 @@ def _bracket(
 
 
 #: Half-width of a bracket, relative. The histogram's minimiser is within
-#: about 1e-4 of the exact one on 1e7 Gaussian, Laplace and t3 samples at 2-8
-#: bits; a minimum found on a bracket's end moves the bracket.
-_BRACKET = 1e-3
+#: 1e-4 of the exact one on 1e7 Gaussian, Laplace and t3 samples at 2-8 bits
+#: (7e-5 at most); a minimum found on a bracket's end moves the bracket.
+_BRACKET = 4e-4
 #: Bin only the bulk when it is this many times narrower than [min, max].
 _REBIN = 4.0
 #: Outliers kept in pass 1 at most (else bins over [min, max]).
@@ -486,12 +486,11 @@ def _exact_in_brackets(samples, s: Scheme, hist: _Hist, brackets) -> float:
             break
         seen.update(todo)
         xa, fixed = _gather(samples, s, hist, todo)
-        xl = xa.astype(np.longdouble)
         for da, db in todo:
             # the fixed bins keep their level over the whole bracket
             af, bf = _level_sums(hist, fixed, s, math.sqrt(da * db))
             cands = np.unique(_sweep_active(xa, s, af, bf, da, db, hist.total))
-            vals = _exact_value(xa, xl, s, af, bf, cands)
+            vals = _exact_value(xa, s, af, bf, cands)
             # lowest exact MSE; among equal values the largest step
             i = np.lexsort((-cands, vals))[0]
             if best is None or (vals[i], -cands[i]) < (best[0], -best[1]):
@@ -514,21 +513,32 @@ def _level_sums(hist: _Hist, fixed: np.ndarray, s: Scheme, d: float):
     return a, b
 
 
-def _exact_value(xa, xl, s: Scheme, af, bf, cands) -> np.ndarray:
+def _exact_value(xa, s: Scheme, af, bf, cands) -> np.ndarray:
     r"""Exact :math:`A\Delta^2-2B\Delta` (i.e. :math:`N D - C`) at each
-    candidate of one bracket, in extended precision: the fixed bins' sums
-    ``af``, ``bf`` plus the gathered samples ``xa`` (``xl`` in long double).
+    candidate of one bracket: the fixed bins' sums ``af``, ``bf`` plus the
+    gathered samples ``xa``.
+
+    The samples' sums are taken once, in long double, at the first
+    candidate; each other candidate adds only the few samples whose level
+    differs there (integers times float64: exact products), so no
+    candidate's value carries more rounding than one long-double sum.
     """
     from ._quantizer import _level_index
 
     ld = np.longdouble
     out = np.empty(cands.size, dtype=ld)
+    k0 = _level_index(xa, cands[0], s)
+    a0 = af + ld(_dot(k0, k0))  # integers below 2**53: exact
+    b0 = bf + (k0.astype(ld) * xa).sum()
     for i, d in enumerate(cands):
-        a, b = af, bf
-        if xa.size:
-            k = _level_index(xa, d, s).astype(ld)
-            a = a + (k * k).sum()
-            b = b + (k * xl).sum()
+        a, b = a0, b0
+        if i:
+            k = _level_index(xa, d, s)
+            ch = np.flatnonzero(k != k0)
+            if ch.size:
+                kc, k0c = k[ch], k0[ch]
+                a = a + ld(_dot(kc, kc) - _dot(k0c, k0c))
+                b = b + ((kc - k0c).astype(ld) * xa[ch]).sum()
         dl = ld(d)
         out[i] = a * dl * dl - 2 * b * dl
     return out
