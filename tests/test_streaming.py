@@ -173,3 +173,25 @@ def test_moments_are_computed_on_first_use_only(force_streaming):
     assert emp._stats is None  # the optimum needs n, min and max only
     assert emp.variance == pytest.approx(x.var(), rel=1e-12)  # float64 sums
     assert emp._stats is not None
+
+
+def test_dask_local_cluster_matches_in_memory():
+    # the map-reduce on a real (in-process) dask.distributed cluster: every
+    # per-block statistic is shipped through the scheduler
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    x = _data("laplace", 300_000, seed=13).astype(np.float32)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster):
+        emp = qt.Empirical(da.from_array(x, chunks=40_000))
+        step = qt.optimal_step(emp, 4, scheme="signed")
+        value = qt.mse(emp, step, 4, scheme="signed")
+    ref = qt.optimal_step(qt.Empirical(x), 4, scheme="signed")
+    xs = x.astype(np.float64)
+    # exact minimisers of the same function: equal MSE to float64 rounding
+    assert _direct(xs, step, 4, "signed") == pytest.approx(
+        _direct(xs, ref, 4, "signed"), rel=1e-12
+    )
+    assert value == pytest.approx(_direct(xs, step, 4, "signed"), rel=1e-12)
