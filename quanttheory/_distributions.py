@@ -1102,7 +1102,8 @@ class Empirical(Distribution):
                 raise InvalidArgument(
                     f"Empirical: samples has dtype {samples.dtype}; pass real numbers"
                 )
-            x = samples.ravel()
+            x = src = samples.ravel()
+            copy_to = None
         else:
             arr = samples if isinstance(samples, np.ndarray) else None
             if arr is None:
@@ -1120,9 +1121,12 @@ class Empirical(Distribution):
             if isinstance(arr, np.memmap) or not copy:
                 x = arr.reshape(-1) if arr.dtype == dtype else arr.astype(dtype)
                 x = x.reshape(-1)
+                src, copy_to = x, None
             else:
-                x = np.array(arr, dtype=dtype).reshape(-1)
-        n, lo, hi, bad = range_stats(x) if x.size else (0, 0.0, 0.0, 0)
+                # the copy is made tile by tile inside the range pass
+                src = np.ravel(arr)
+                x = copy_to = np.empty(src.size, dtype=dtype)
+        n, lo, hi, bad = range_stats(src, copy_to) if x.size else (0, 0.0, 0.0, 0)
         if x.size == 0:
             raise InvalidArgument(
                 "Empirical: samples is empty; pass at least one value"

@@ -61,7 +61,7 @@ __all__ = ["iter_chunks", "streaming_optimal"]
 #: Elements per chunk of :func:`iter_chunks` (float64 chunks).
 CHUNK = 1 << 20
 #: Elements per tile of a threaded pass (fits in a core's cache).
-TILE = 1 << 17
+TILE = 1 << 18
 #: Histogram bins.
 BINS = 1 << 16
 #: Below this many samples a pass runs on the calling thread only.
@@ -123,14 +123,16 @@ def _native(c) -> np.ndarray:
     return c
 
 
-def _map_reduce(x, func, combine):
+def _map_reduce(x, func, combine, copy_to=None):
     """``combine`` of ``func(tile)`` over the data, in a fixed order.
 
     ``func`` gets 1-D float32 or float64 arrays (the data's own dtype).
     Dask blocks run through ``dask.compute``; in-memory and memory-mapped
     data are split into one contiguous part per worker thread (numpy
     releases the GIL in the heavy loops), each walked in tiles of
-    :data:`TILE` samples.
+    :data:`TILE` samples. With ``copy_to`` (a 1-D float array of the same
+    size, numpy input only) each tile is first copied there (cast to its
+    dtype) and ``func`` sees the copy, still in cache.
     """
     if is_dask(x):
         import dask
@@ -149,7 +151,13 @@ def _map_reduce(x, func, combine):
         def part(a: int, b: int):
             out = None
             for s in range(a, b, TILE):
-                r = func(_native(flat[s : min(s + TILE, b)]))
+                e = min(s + TILE, b)
+                if copy_to is None:
+                    tile = _native(flat[s:e])
+                else:
+                    tile = copy_to[s:e]
+                    np.copyto(tile, flat[s:e], casting="unsafe")
+                r = func(tile)
                 out = r if out is None else combine(out, r)
             return out
 
@@ -164,8 +172,9 @@ def _map_reduce(x, func, combine):
     return out
 
 
-def range_stats(x):
-    """``(n, min, max, n_nonfinite)`` of the samples, one pass."""
+def range_stats(x, copy_to=None):
+    """``(n, min, max, n_nonfinite)`` of the samples, one pass (copying them
+    into ``copy_to`` on the way, see :func:`_map_reduce`)."""
 
     def one(c):
         lo, hi = c.min(), c.max()  # NaN propagates; inf shows as an end
@@ -181,7 +190,7 @@ def range_stats(x):
     def comb(p, q):
         return (p[0] + q[0], min(p[1], q[1]), max(p[2], q[2]), p[3] + q[3])
 
-    return _map_reduce(x, one, comb)
+    return _map_reduce(x, one, comb, copy_to)
 
 
 def moment_stats(x, mean: float):
