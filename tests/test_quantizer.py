@@ -184,3 +184,37 @@ def test_quantize_matches_levels_exactly_float64():
     for scheme in SCHEMES:
         got = qt.quantize(x, step, 3, scheme)
         assert np.isin(got, qt.levels(step, 3, scheme)).all(), scheme
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("scheme", ["paper", "midrise", "signed", "symmetric"])
+def test_tiled_threaded_route_is_bit_identical(dtype, scheme, monkeypatch):
+    # large contiguous arrays with one step are quantized tile by tile on a
+    # thread per core: the same operations in the same dtype, so the result
+    # must equal the one-shot route bit for bit (infinities included)
+    import quanttheory._quantizer as quantizer
+
+    rng = np.random.default_rng(7)
+    x = (3 * rng.standard_normal((1200, 1000))).astype(dtype)
+    x[0, :2] = np.inf, -np.inf
+    monkeypatch.setattr(quantizer, "_TILED_MIN", 1 << 10)
+    tiled = qt.quantize(x, 0.37, 4, scheme)
+    assert quantizer._tiled(x, 0.37)
+    monkeypatch.setattr(quantizer, "_TILED_MIN", 1 << 40)
+    plain = qt.quantize(x, 0.37, 4, scheme)
+    assert tiled.dtype == plain.dtype == x.dtype
+    assert tiled.shape == plain.shape == x.shape
+    np.testing.assert_array_equal(tiled, plain)
+
+
+def test_tiled_route_rejects_nan_and_keeps_broadcast_shape(monkeypatch):
+    import quanttheory._quantizer as quantizer
+
+    monkeypatch.setattr(quantizer, "_TILED_MIN", 1 << 10)
+    x = np.linspace(-2, 2, 50_000, dtype=np.float32)
+    x[-1] = np.nan  # in the last tile of the last thread
+    with pytest.raises(qt.InvalidArgument, match="quantize: x contains NaN"):
+        qt.quantize(x, 0.5, 3)
+    x[-1] = 1.0
+    # a (1, 1) step broadcasts x to (1, N): that case keeps the plain route
+    assert qt.quantize(x, np.array([[0.5]]), 3).shape == (1, x.size)
