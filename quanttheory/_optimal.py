@@ -106,13 +106,17 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     :math:`2^{21}` samples, and for memory-mapped or Dask data, the exact
     optimum comes from two streaming passes instead
     (:mod:`quanttheory._streaming`): :math:`O(N)` for a histogram of counts
-    and sums (a second one over the thresholds' reach for heavy tails),
+    and sums over the bulk (the outliers kept exactly),
     :math:`O(2^M)` per scored step, and :math:`O(P\log P)` for the
     :math:`P` samples that a threshold can cross inside the final bracket,
     gathered in the second pass. Both passes run on one thread per core.
+    Data with many repeated values (already quantized weights, constant
+    data), whose MSE is a sawtooth on the scale of the value grid, are
+    sorted instead (in memory, also when memory-mapped).
 
     Where several steps reach the same minimum (e.g. constant data), the
-    largest is returned.
+    largest of those found is returned (the search covers steps up to twice
+    the one that clips nothing).
 
     See Also
     --------
@@ -400,7 +404,11 @@ def _empirical_optimal(dist, s: Scheme, model: str) -> float:
         )
     big = dist.n > _STREAM_MIN or isinstance(dist.samples, np.memmap)
     if model == "exact" and (big or is_dask(dist.samples)):
-        return streaming_optimal(dist.samples, s, dist.n, dist.min, dist.max)
+        step = streaming_optimal(dist.samples, s, dist.n, dist.min, dist.max)
+        if step is not None:
+            return step
+        # the streaming route could not vouch for its answer (many repeated
+        # values): the sort below is exact for any data
     xs = dist.sorted
     m = float(max(abs(xs[0]), abs(xs[-1])))
     if m == 0.0:

@@ -80,6 +80,17 @@ def _workers() -> int:
     return max(1, min(n, 8))
 
 
+def _forget_pool() -> None:
+    """A forked child has none of the parent's threads: start a new pool."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
@@ -177,6 +188,8 @@ def range_stats(x, copy_to=None):
     into ``copy_to`` on the way, see :func:`_map_reduce`)."""
 
     def one(c):
+        if c.size == 0:  # an empty Dask block
+            return (0, math.inf, -math.inf, 0)
         lo, hi = c.min(), c.max()  # NaN propagates; inf shows as an end
         if np.isfinite(lo) and np.isfinite(hi):
             return (int(c.size), float(lo), float(hi), 0)
@@ -227,6 +240,8 @@ class _Hist:
         self.size = bins + 2
         self._clip = (0, bins + 1) if overflow else (1, bins)
         self.centre = lo + (np.arange(-1, bins + 1) + 0.5) * self.w
+        # float32 arithmetic would overflow near float32's largest values
+        self._wide = max(abs(lo), abs(hi), hi - lo) > 1e37
         size = top = bins + 1
 
         def one(c):
@@ -267,6 +282,8 @@ class _Hist:
         a few ulps outside its bin's edges, which the one-bin margin of the
         active set absorbs.
         """
+        if self._wide:
+            c = c.astype(np.float64)
         t = c.dtype.type
         u = c - t(self.lo - self.w)
         u *= t(1.0 / self.w)
@@ -304,9 +321,17 @@ class _Hist:
         :math:`2\Delta`), so the error is at most
         :math:`2\Delta w\sum n_b` over those bins.
         """
+        d = np.asarray(d, dtype=np.float64)
+        # blocks of steps: O(block * 2^M) memory, whatever the bit-width
+        block = max(1, (1 << 20) // s.indices().size)
+        if d.size > block:
+            parts = [
+                self.approx_value(d[i : i + block], s) for i in range(0, d.size, block)
+            ]
+            return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
         idx = s.indices()
         thr = _thresholds(s)
-        dd = np.asarray(d, dtype=np.float64)[:, None]
+        dd = d[:, None]
         p0, p1, nb = self._below(thr[None, :] * dd)  # (G, L-1)
         g = dd.shape[0]
 
@@ -333,11 +358,17 @@ def _thresholds(s: Scheme) -> np.ndarray:
     return 0.5 * (idx[:-1] + idx[1:])
 
 
-def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float) -> float:
+def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float):
     """Exact minimiser of the empirical MSE by the two-pass method.
 
     ``n``, ``lo``, ``hi`` are the sample count and range (pass 0, done by
-    :class:`Empirical` at construction).
+    :class:`Empirical` at construction). Returns None where the method
+    cannot vouch for its answer, and the caller then sorts the data: when a
+    block subsample shows many repeated values (already quantized weights,
+    constant data: the MSE is then a sawtooth in the step on the scale of
+    the value grid, which the histogram cannot resolve), when a bracket
+    cannot be shrunk below :data:`_ACTIVE_MAX` samples, or when the
+    minimum is still on a bracket's end after :data:`_MAX_MOVES` moves.
     """
     from ._optimal import _local_minima
 
@@ -348,7 +379,10 @@ def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float) -> float
     if s.bottom < 0 and lo < 0:
         reach.append(lo / s.bottom)
     d_hi = 2.0 * (max(reach) if reach else m / max(abs(s.top), abs(s.bottom)))
-    hist = _histogram(samples, n, lo, hi)
+    sub = _subsample(samples, n)
+    if sub.size and np.count_nonzero(np.diff(sub) == 0) > _REPEATS * sub.size:
+        return None
+    hist = _histogram(samples, sub, lo, hi)
     grid = np.geomspace(d_hi * 2.0**-12, d_hi, 128)
     vals, _ = hist.approx_value(grid, s)
     if np.ptp(vals) <= 1e-13 * max(hist.power(), np.max(np.abs(vals))):
@@ -364,17 +398,18 @@ def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float) -> float
     ]
     found = _plausible(found)
     brackets = [_bracket(hist, s, c) for c, _, _ in found]
+    if None in brackets:
+        return None
     return _exact_in_brackets(samples, s, hist, brackets)
 
 
-def _histogram(samples, n: int, lo: float, hi: float) -> _Hist:
+def _histogram(samples, sub: np.ndarray, lo: float, hi: float) -> _Hist:
     """Pass 1. Equal bins over [min, max] are too coarse for heavy tails, so
     the bins cover the bulk (the 0.1 % and 99.9 % quantiles of a block
     subsample, twice as far from the median) and the few samples beyond
-    are kept exactly. Should the
-    subsample mislead and the outliers be too many, the pass is redone over
-    [min, max]."""
-    a, b = _core_range(samples, n, lo, hi)
+    are kept exactly. Should the subsample mislead and the outliers be too
+    many, the pass is redone over [min, max]."""
+    a, b = _core_range(sub, lo, hi)
     if a > lo or b < hi:
         hist = _Hist(samples, a, b, overflow=True)
         if hist.over.size <= _OVERFLOW_MAX:
@@ -382,19 +417,31 @@ def _histogram(samples, n: int, lo: float, hi: float) -> _Hist:
     return _Hist(samples, lo, hi)
 
 
-def _core_range(samples, n: int, lo: float, hi: float) -> tuple[float, float]:
-    """The range the bins should cover (see :func:`_histogram`)."""
+def _subsample(samples, n: int) -> np.ndarray:
+    """Sorted float64 sample of 64 evenly spaced blocks of 1024 values (all
+    values if there are few); empty below 4096 values."""
     blocks, size = 64, 1024
-    if n < 4 * blocks * size:
-        return lo, hi
-    starts = [(n - size) * i // (blocks - 1) for i in range(blocks)]
+    if n < 4096:
+        return np.empty(0)
     flat = samples.ravel() if is_dask(samples) else samples.reshape(-1)
-    parts = [flat[a : a + size] for a in starts]
+    if n <= 4 * blocks * size:
+        parts = [flat]
+    else:
+        starts = [(n - size) * i // (blocks - 1) for i in range(blocks)]
+        parts = [flat[a : a + size] for a in starts]
     if is_dask(samples):
         import dask
 
         parts = dask.compute(*parts)
-    sub = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+    sub = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+    sub.sort()
+    return sub
+
+
+def _core_range(sub: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """The range the bins should cover (see :func:`_histogram`)."""
+    if sub.size < 4096:
+        return lo, hi
     q0, med, q1 = np.quantile(sub, [1e-3, 0.5, 1.0 - 1e-3])
     a = min(0.0, med - 2.0 * (med - q0))
     b = max(0.0, med + 2.0 * (q1 - med))
@@ -429,7 +476,6 @@ def _bracket(
     relative) whose thresholds sweep at most ``_ACTIVE_MAX`` samples (counted
     on the histogram)."""
     thr = _thresholds(s)
-    thr = thr[thr != 0]
     cum = hist.cn
     r = _BRACKET if r is None else r
     while True:
@@ -439,8 +485,10 @@ def _bracket(
         swept = float(
             (cum[np.minimum(bb + 2, hist.size)] - cum[np.maximum(ba - 1, 0)]).sum()
         )
-        if swept <= _ACTIVE_MAX or r < 1e-9:
+        if swept <= _ACTIVE_MAX:
             return da, db
+        if r < 1e-9:
+            return None  # a spike of equal values: leave it to the sort
         r /= 2.0
 
 
@@ -450,6 +498,9 @@ def _bracket(
 _BRACKET = 4e-4
 #: Bin only the bulk when it is this many times narrower than [min, max].
 _REBIN = 4.0
+#: Above this fraction of repeated values in the subsample the data go to
+#: the sort (continuous float32 data repeat well under 1 %).
+_REPEATS = 0.05
 #: Outliers kept in pass 1 at most (else bins over [min, max]).
 _OVERFLOW_MAX = 1 << 20
 #: Samples that the exact sweep may gather (memory ~ 40 bytes each).
@@ -462,8 +513,9 @@ _MAX_MOVES = 12
 def _gather(samples, s: Scheme, hist: _Hist, brackets):
     """Pass 2: the sorted samples of every bin some threshold sweeps in some
     bracket (plus one bin of margin), and the mask of the other bins."""
+    # a threshold at 0 (midrise) never moves, but its bin holds two levels,
+    # so it is gathered too
     thr = _thresholds(s)
-    thr = thr[thr != 0]  # a threshold at 0 never moves
     active = np.zeros(hist.size, dtype=bool)
     for da, db in brackets:
         a, b = np.minimum(thr * da, thr * db), np.maximum(thr * da, thr * db)
@@ -486,7 +538,9 @@ def _gather(samples, s: Scheme, hist: _Hist, brackets):
     return xa, fixed
 
 
-def _exact_in_brackets(samples, s: Scheme, hist: _Hist, brackets) -> float:
+def _exact_in_brackets(samples, s: Scheme, hist: _Hist, brackets):
+    """The exact minimiser over the brackets, moving a bracket whose minimum
+    is on an end; None if that is still so after :data:`_MAX_MOVES`."""
     seen: set[tuple[float, float]] = set()
     best = None
     for move in range(_MAX_MOVES):
@@ -505,11 +559,14 @@ def _exact_in_brackets(samples, s: Scheme, hist: _Hist, brackets) -> float:
             if best is None or (vals[i], -cands[i]) < (best[0], -best[1]):
                 best = (vals[i], float(cands[i]))
         if any(da < best[1] < db for da, db in seen):
-            break  # inside a bracket swept exactly
+            return best[1]  # inside a bracket swept exactly
         # the minimum over the bracket is on its end: the true one may lie
         # beyond; centre a wider bracket there and gather again
-        brackets = [_bracket(hist, s, best[1], _BRACKET * 2.0 ** (move + 1))]
-    return best[1]
+        nxt = _bracket(hist, s, best[1], _BRACKET * 2.0 ** (move + 1))
+        if nxt is None:
+            return None
+        brackets = [nxt]
+    return None
 
 
 def _level_sums(hist: _Hist, fixed: np.ndarray, s: Scheme, d: float):

@@ -8,6 +8,10 @@ there are few enough (small N) -- two independent exact routes.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -195,3 +199,80 @@ def test_dask_local_cluster_matches_in_memory():
         _direct(xs, ref, 4, "signed"), rel=1e-12
     )
     assert value == pytest.approx(_direct(xs, step, 4, "signed"), rel=1e-12)
+
+
+def _sorted_route_mse(x, bits, scheme, monkeypatch):
+    monkeypatch.setattr(opt, "_STREAM_MIN", 1 << 30)
+    step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
+    monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+    return _direct(x.astype(np.float64), step, bits, scheme)
+
+
+@pytest.mark.parametrize("scheme", ["paper", "midrise", "signed", "symmetric"])
+def test_repeated_values_go_to_the_sort(scheme, monkeypatch, force_streaming):
+    # constant data (MSE 0 is reachable) and already-quantized weights (the
+    # MSE is a sawtooth on the scale of the value grid): the streaming route
+    # must not answer from its histogram
+    rng = np.random.default_rng(5)
+    grid = np.clip(np.rint(rng.standard_normal(300_000) / 0.03), -127, 127) * 0.03
+    for x in (np.full(300_000, -7.0), grid.astype(np.float32)):
+        ref = _sorted_route_mse(x, 4, scheme, monkeypatch)
+        step = qt.optimal_step(qt.Empirical(x), 4, scheme=scheme)
+        got = _direct(x.astype(np.float64), step, 4, scheme)
+        # the same exact route in the end: equal MSE up to rounding
+        assert got == pytest.approx(ref, rel=1e-12, abs=1e-300)
+
+
+def test_midrise_zero_threshold_bin_is_gathered(monkeypatch, force_streaming):
+    # midrise has a fixed threshold at 0; the histogram bin holding it has
+    # samples on two levels, so it must be swept exactly. Here the bulk of
+    # the data sits in that bin, and the 1-bit optimum is 2 E|X| exactly.
+    rng = np.random.default_rng(0)
+    n, nf = 600_000, 3_000
+    far = rng.choice([-1.0, 1.0], nf) * rng.uniform(900, 1000, nf)
+    far[:2] = -1000.0, 1300.0
+    w = 2300.0 / 65536
+    x = np.concatenate([far, rng.uniform(-0.4 * w, 0.6 * w, n - nf)])
+    step = qt.optimal_step(qt.Empirical(x), 1, scheme="midrise")
+    # closed form: levels +-D/2, both sides used, minimiser D = 2 mean|x|
+    assert step == pytest.approx(2 * np.mean(np.abs(x)), rel=1e-13)
+    ref = _sorted_route_mse(x, 2, "midrise", monkeypatch)
+    step2 = qt.optimal_step(qt.Empirical(x), 2, scheme="midrise")
+    assert _direct(x, step2, 2, "midrise") == pytest.approx(ref, rel=1e-12)
+
+
+def test_float32_near_its_largest_values(monkeypatch, force_streaming):
+    x = np.random.default_rng(1).uniform(-3e38, 3e38, 200_000).astype(np.float32)
+    ref = _sorted_route_mse(x, 4, "signed", monkeypatch)
+    step = qt.optimal_step(qt.Empirical(x), 4, scheme="signed")  # no overflow
+    assert _direct(x.astype(np.float64), step, 4, "signed") == pytest.approx(
+        ref, rel=1e-12
+    )
+
+
+def test_dask_array_with_an_empty_block():
+    da = pytest.importorskip("dask.array")
+    x = _data("gaussian", 100_000, seed=2)
+    emp = qt.Empirical(da.from_array(x, chunks=((50_000, 0, 50_000),)))
+    assert emp.n == x.size
+    assert emp.min == x.min()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_thread_pool_survives_fork():
+
+    # in a forked child the parent's pool threads do not exist; the pool is
+    # rebuilt there (a fresh interpreter, so that the test's threads are not
+    # forked along)
+    code = (
+        "import os, numpy as np, quanttheory as qt\n"
+        "x = np.random.default_rng(0).standard_normal(1 << 21)\n"
+        "qt.Empirical(x)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    qt.Empirical(x); os._exit(0)\n"
+        "_, st = os.waitpid(pid, 0)\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(st))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=120, check=False)
+    assert done.returncode == 0
