@@ -428,10 +428,7 @@ def build_parser(real_analyze: bool = False) -> argparse.ArgumentParser:
         type=parse_bits,
         default=parse_bits("1-8"),
         metavar="SPEC",
-        help=(
-            f"bit-widths: 4, 1-8 or 2,4,8 (1..{MAX_BITS}; default 1-8). With "
-            "--model exact, widths from 12 to 16 take seconds each."
-        ),
+        help=(f"bit-widths: 4, 1-8 or 2,4,8 (1..{MAX_BITS}; default 1-8)."),
     )
     table.add_argument("--scheme", choices=SCHEMES, default="paper", help="level set")
     table.add_argument("--model", choices=MODELS, default="exact", help="MSE model")
