@@ -395,7 +395,7 @@ _STREAM_MIN = 1 << 21
 
 
 def _empirical_optimal(dist, s: Scheme, model: str) -> float:
-    from ._streaming import is_dask, streaming_optimal
+    from ._streaming import is_dask, search_top, streaming_optimal
 
     if dist.max == dist.min == 0.0:
         raise InvalidArgument(
@@ -410,19 +410,7 @@ def _empirical_optimal(dist, s: Scheme, model: str) -> float:
         # the streaming route could not vouch for its answer (many repeated
         # values): the sort below is exact for any data
     xs = dist.sorted
-    m = float(max(abs(xs[0]), abs(xs[-1])))
-    if m == 0.0:
-        raise InvalidArgument(
-            "optimal_step: the empirical samples are all zero; the MSE does not "
-            "depend on the step (or has no minimiser), so no optimal step exists"
-        )
-    # a step at which nothing is clipped (or the largest useful one)
-    reach = []
-    if s.top > 0 and xs[-1] > 0:
-        reach.append(xs[-1] / s.top)
-    if s.bottom < 0 and xs[0] < 0:
-        reach.append(xs[0] / s.bottom)
-    d_hi = 2.0 * (max(reach) if reach else m / max(abs(s.top), abs(s.bottom)))
+    d_hi = search_top(s, float(xs[0]), float(xs[-1]))
     n_grid = 256 if s.bits <= 10 else 64
     grid = np.geomspace(d_hi * 2.0**-12, d_hi, n_grid)
     if model == "additive":

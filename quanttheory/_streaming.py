@@ -242,13 +242,13 @@ class _Hist:
         self.centre = lo + (np.arange(-1, bins + 1) + 0.5) * self.w
         # float32 arithmetic would overflow near float32's largest values
         self._wide = max(abs(lo), abs(hi), hi - lo) > 1e37
-        size = top = bins + 1
+        size, top = self.size, bins + 1
 
         def one(c):
             u = self.position(c)
             idx = u.astype(np.intp)
-            cnt = np.bincount(idx, minlength=size + 1)
-            out = [cnt, np.bincount(idx, weights=c, minlength=size + 1), []]
+            cnt = np.bincount(idx, minlength=size)
+            out = [cnt, np.bincount(idx, weights=c, minlength=size), []]
             if cnt[0] or cnt[top]:
                 # u < 1 exactly when idx == 0, u >= top exactly when idx == top
                 out[2].append(c[(u < 1) | (u >= top)])
@@ -358,6 +358,21 @@ def _thresholds(s: Scheme) -> np.ndarray:
     return 0.5 * (idx[:-1] + idx[1:])
 
 
+def search_top(s: Scheme, lo: float, hi: float) -> float:
+    """The largest step a search needs: twice the smallest step at which the
+    outermost levels reach the data's ends ``lo`` and ``hi`` (nothing is
+    clipped), or, if no level lies on the data's side, twice the step that
+    puts the farthest level at the largest magnitude."""
+    reach = []
+    if s.top > 0 and hi > 0:
+        reach.append(hi / s.top)
+    if s.bottom < 0 and lo < 0:
+        reach.append(lo / s.bottom)
+    if reach:
+        return 2.0 * max(reach)
+    return 2.0 * max(abs(lo), abs(hi)) / max(abs(s.top), abs(s.bottom))
+
+
 def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float):
     """Exact minimiser of the empirical MSE by the two-pass method.
 
@@ -372,13 +387,7 @@ def streaming_optimal(samples, s: Scheme, n: int, lo: float, hi: float):
     """
     from ._optimal import _local_minima
 
-    m = max(abs(lo), abs(hi))
-    reach = []
-    if s.top > 0 and hi > 0:
-        reach.append(hi / s.top)
-    if s.bottom < 0 and lo < 0:
-        reach.append(lo / s.bottom)
-    d_hi = 2.0 * (max(reach) if reach else m / max(abs(s.top), abs(s.bottom)))
+    d_hi = search_top(s, lo, hi)
     sub = _subsample(samples, n)
     if sub.size and np.count_nonzero(np.diff(sub) == 0) > _REPEATS * sub.size:
         return None
