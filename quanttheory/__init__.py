@@ -6,20 +6,20 @@ the second-order sensitivity of the KURE paper's Lemma 1, and Monte Carlo
 checks of all of it against a vectorised quantizer.
 """
 
-from ._distributions import (
-    Distribution,
-    Empirical,
-    Gaussian,
-    Laplace,
-    Uniform,
-    from_scipy,
-)
+from ._core.checks import MODELS
+from ._core.distribution import Distribution
+from ._core.errors import InvalidArgument, QuantTheoryError
+from ._core.quantizer import clipping_level, levels, quantize
+from ._core.scheme import SCHEMES
+from ._empirical.empirical import Empirical
+from ._laws.gaussian import Gaussian
+from ._laws.laplace import Laplace
+from ._laws.scipy_law import from_scipy
+from ._laws.uniform import Uniform
 from ._montecarlo import MonteCarloResult, monte_carlo_mse
 from ._mse import mse, mse_derivative
 from ._optimal import optimal_step
-from ._quantizer import SCHEMES, clipping_level, levels, quantize
 from ._sensitivity import sensitivity, sqnr_db
-from ._validation import MODELS, InvalidArgument, QuantTheoryError
 
 __version__ = "0.1.0"
 

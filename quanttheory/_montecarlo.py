@@ -9,13 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ._distributions import _check_distribution
-from ._quantizer import _quantize_unchecked, get_scheme
-from ._validation import (
-    InvalidArgument,
-    check_positive_int,
-    check_positive_scalar,
-)
+from ._core.checks import check_positive_int, check_positive_scalar
+from ._core.distribution import check_distribution
+from ._core.errors import InvalidArgument
+from ._core.quantizer import quantize_unchecked
+from ._core.scheme import get_scheme
 
 __all__ = ["MonteCarloResult", "monte_carlo_mse"]
 
@@ -136,7 +134,7 @@ def monte_carlo_mse(
     >>> abs(r.mean - (2 / 17) ** 2 / 12) < 4 * r.stderr
     True
     """
-    dist = _check_distribution("monte_carlo_mse", dist)
+    dist = check_distribution("monte_carlo_mse", dist)
     s = get_scheme("monte_carlo_mse", scheme, bits)
     d = check_positive_scalar("monte_carlo_mse", "step", step)
     n = check_positive_int("monte_carlo_mse", "n", n, minimum=2)
@@ -150,7 +148,7 @@ def monte_carlo_mse(
     while count < n:
         k = min(chunk, n - count)
         x = dist._sample(k, gen)
-        e = x - _quantize_unchecked(x, step, s)
+        e = x - quantize_unchecked(x, step, s)
         e *= e
         cm = float(e.mean())
         cm2 = float(((e - cm) ** 2).sum())

@@ -10,7 +10,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._distributions import Distribution, Gaussian, Laplace, Uniform, from_scipy
+from ._core.checks import check_choice
+from ._core.distribution import Distribution
+from ._laws.gaussian import Gaussian
+from ._laws.laplace import Laplace
+from ._laws.scipy_law import from_scipy
+from ._laws.uniform import Uniform
 
 __all__ = ["FAMILIES", "Family", "family", "unit_variance"]
 
@@ -47,8 +52,6 @@ FAMILIES: dict[str, Family] = {
 
 def family(name: str) -> Family:
     """Look up a registered family by name."""
-    from ._validation import check_choice
-
     return FAMILIES[check_choice("family", "name", name, tuple(FAMILIES))]
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._distributions import _check_distribution
-from ._mse import _evaluate
-from ._optimal import optimal_step
-from ._quantizer import get_scheme
-from ._streaming import _dot
-from ._validation import (
-    InvalidArgument,
+from ._core.checks import (
     as_float_result,
     check_finite_array,
-    check_model,
     check_positive_scalar,
 )
+from ._core.distribution import check_distribution
+from ._core.errors import InvalidArgument
+from ._core.scheme import get_scheme
+from ._empirical import curvature
+from ._optimal import optimal_step
+from ._route import evaluate, validate
 
 __all__ = ["sensitivity", "smoothed_curvature", "sqnr_db"]
 
@@ -93,9 +92,7 @@ def sensitivity(
     >>> round(qt.sensitivity(u, 4, -0.01, taylor=False), 12)  # Lemma 2 is cubic
     0.00057
     """
-    dist = _check_distribution("sensitivity", dist)
-    get_scheme("sensitivity", scheme, bits)
-    check_model("sensitivity", model)
+    dist, _, model = validate("sensitivity", dist, bits, scheme, model)
     e = check_finite_array("sensitivity", "eps", eps)
     if step is None:
         d0 = optimal_step(dist, bits, scheme=scheme, model=model)
@@ -109,7 +106,7 @@ def sensitivity(
         for side in (1, -1):
             mask = (e > 0) if side == 1 else (e < 0)
             if mask.any():
-                c2 = _evaluate("sensitivity", dist, d0, bits, scheme, model, 2, side)[2]
+                c2 = evaluate("sensitivity", dist, d0, bits, scheme, model, 2, side)[2]
                 out = np.where(mask, abs(float(c2)) * e * e / 2.0, out)
         return as_float_result(out)
     target = d0 + e
@@ -118,8 +115,8 @@ def sensitivity(
         raise InvalidArgument(
             f"sensitivity: eps={bad!r} makes the step {d0!r} + eps non-positive"
         )
-    base = _evaluate("sensitivity", dist, d0, bits, scheme, model, 0)[0]
-    moved = _evaluate("sensitivity", dist, target, bits, scheme, model, 0)[0]
+    base = evaluate("sensitivity", dist, d0, bits, scheme, model, 0)[0]
+    moved = evaluate("sensitivity", dist, target, bits, scheme, model, 0)[0]
     return as_float_result(np.abs(moved - base))
 
 
@@ -167,9 +164,6 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
     >>> bool(abs(smoothed_curvature(qt.Empirical(x), 2 / 17, 4) - 8.0) < 0.5)
     True
     """
-    from ._quantizer import _level_index
-    from ._streaming import iter_chunks
-
     s = get_scheme("smoothed_curvature", scheme, bits)
     d = check_positive_scalar("smoothed_curvature", "step", step)
     if not getattr(dist, "_is_empirical", False):
@@ -177,21 +171,7 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
             f"smoothed_curvature: dist={dist!r} must be Empirical; for a law use "
             "mse_derivative(..., order=2)"
         )
-    # W_j: samples within an eighth of a step of threshold j (j + o + 1/2 in
-    # units of the step); Delta f(b_j) ~ 4 W_j / N. A narrow window keeps the
-    # kernel's O(w^2 f'') bias small: it does not cancel in the difference
-    # of the two large sums below (a one-step window costs ~8 % at 4 bits).
-    counts = np.zeros(s.kmax - s.kmin)
-    ksq = 0.0
-    for xs in iter_chunks(dist.samples):
-        k = _level_index(xs, d, s)
-        ksq += float(_dot(k, k))
-        t = xs / d - s.offset - 0.5
-        j = np.rint(t)
-        near = (np.abs(t - j) < 0.125) & (j >= s.kmin) & (j <= s.kmax - 1)
-        counts += np.bincount((j[near] - s.kmin).astype(np.intp), minlength=counts.size)
-    m = np.arange(s.kmin, s.kmax, dtype=np.float64) + s.offset + 0.5
-    return 2.0 * (ksq - 4.0 * float(_dot(m * m, counts))) / dist.n
+    return curvature.smoothed_curvature(dist, d, s)
 
 
 def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):
@@ -226,8 +206,8 @@ def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):
     >>> round(qt.sqnr_db(u, 2 / 17, 4), 4)
     24.609
     """
-    dist = _check_distribution("sqnr_db", dist)
-    m = _evaluate("sqnr_db", dist, step, bits, scheme, model, 0)[0]
+    dist = check_distribution("sqnr_db", dist)
+    m = evaluate("sqnr_db", dist, step, bits, scheme, model, 0)[0]
     with np.errstate(divide="ignore"):
         out = 10.0 * np.log10(dist.second_moment / m)
     return as_float_result(out)

@@ -31,11 +31,12 @@ except ImportError as exc:  # pragma: no cover - exercised without hypothesis
 
 import numpy as np
 
-from ._distributions import Distribution, Empirical
+from ._core.distribution import Distribution
+from ._core.errors import InvalidArgument
+from ._core.scheme import SCHEMES
+from ._empirical.empirical import Empirical
 from ._optimal import optimal_step
-from ._quantizer import SCHEMES
 from ._registry import FAMILIES, family
-from ._validation import InvalidArgument
 
 __all__ = ["bit_widths", "distributions", "empirical", "schemes", "steps", "tensors"]
 

@@ -226,7 +226,7 @@ def min_bits(scheme: str) -> int:
 def scheme_table(scheme: str, bits: int) -> tuple[int, int, float]:
     """``(kmin, kmax, offset)`` of a level set, written from the design table.
 
-    Independent of ``quanttheory._quantizer``: levels are ``(k + offset) *
+    Independent of ``quanttheory._core.quantizer``: levels are ``(k + offset) *
     step`` for ``kmin <= k <= kmax`` with ``K = 2**(bits - 1)``:
     paper ``-K..K``, midrise ``-K..K-1`` offset 1/2, signed ``-K..K-1``,
     symmetric ``-(K-1)..K-1``.

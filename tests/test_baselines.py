@@ -27,7 +27,7 @@ from scipy import special
 
 import quanttheory as qt
 from quanttheory import baselines
-from quanttheory._baselines import _octav_update
+from quanttheory.baselines.peers import _octav_update
 
 ROOT = Path(__file__).resolve().parents[1]
 EPS = np.finfo(float).eps

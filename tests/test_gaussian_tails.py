@@ -9,7 +9,7 @@ z = tau/sigma,
 
 (Q(z) = erfc(z/sqrt2)/2).  In floating point those closed forms cancel for
 z > 0 (by a factor ~z^2 for T2); the implementation uses cancellation-free
-routes instead (see ``quanttheory._distributions._gaussian_tail_moments``).
+routes instead (see ``quanttheory._laws.gaussian._gaussian_tail_moments``).
 The expected values here are the closed forms evaluated in mpmath at 40
 digits from the exact doubles tau and sigma, where the cancellation (at most
 ~4 digits at z = 37) is harmless; they are computed at test time (< 1 s).
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from mpmath import mp, mpf
 
 import quanttheory as qt
-from quanttheory import _distributions as D
+from quanttheory._laws import gaussian as D
 
 EPS = float(np.finfo(np.float64).eps)  # 2.22e-16
 TINY = float(np.finfo(np.float64).tiny)

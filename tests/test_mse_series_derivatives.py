@@ -1,5 +1,5 @@
 """The Euler-Maclaurin series of the step derivatives D', D''
-(quanttheory._mse_series.series_derivatives) and its use by
+(quanttheory._laws.series.series_derivatives) and its use by
 ``mse_derivative`` and ``optimal_step``.
 
 Independent checks of the same two quantities:
@@ -41,9 +41,10 @@ from hypothesis import strategies as st
 from test_mse_series import AsymmetricLaplaceWithHooks
 
 import quanttheory as qt
-from quanttheory import _mse_series as ms
-from quanttheory._mse import SERIES_DERIVATIVES_MIN_BITS, _exact_cells
-from quanttheory._quantizer import get_scheme
+from quanttheory._laws import series as ms
+from quanttheory._laws.cells import exact_cells as _exact_cells
+from quanttheory._laws.routes import SERIES_DERIVATIVES_MIN_BITS
+from quanttheory._core.scheme import get_scheme
 
 EPS = float(np.finfo(np.float64).eps)
 MAKE = {"gaussian": qt.Gaussian, "laplace": qt.Laplace, "uniform": qt.Uniform}

@@ -192,7 +192,7 @@ def test_tiled_threaded_route_is_bit_identical(dtype, scheme, monkeypatch):
     # large contiguous arrays with one step are quantized tile by tile on a
     # thread per core: the same operations in the same dtype, so the result
     # must equal the one-shot route bit for bit (infinities included)
-    import quanttheory._quantizer as quantizer
+    import quanttheory._core.quantizer as quantizer
 
     rng = np.random.default_rng(7)
     x = (3 * rng.standard_normal((1200, 1000))).astype(dtype)
@@ -208,7 +208,7 @@ def test_tiled_threaded_route_is_bit_identical(dtype, scheme, monkeypatch):
 
 
 def test_tiled_route_rejects_nan_and_keeps_broadcast_shape(monkeypatch):
-    import quanttheory._quantizer as quantizer
+    import quanttheory._core.quantizer as quantizer
 
     monkeypatch.setattr(quantizer, "_TILED_MIN", 1 << 10)
     x = np.linspace(-2, 2, 50_000, dtype=np.float32)

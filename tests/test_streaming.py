@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import quanttheory as qt
-import quanttheory._optimal as opt
+import quanttheory._core.parallel as parallel
+import quanttheory._empirical.optimum as opt
+import quanttheory._empirical.streaming as st
 
 
 def _data(law: str, n: int, seed: int = 0) -> np.ndarray:
@@ -34,7 +36,7 @@ def _direct(x, step, bits, scheme):
 
 @pytest.fixture
 def force_streaming(monkeypatch):
-    monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+    monkeypatch.setattr(opt, "STREAM_MIN", 0)
 
 
 @pytest.mark.parametrize("law", ["gaussian", "laplace", "t3"])
@@ -44,7 +46,7 @@ def force_streaming(monkeypatch):
 def test_streaming_equals_sort_based_exact_route(law, bits, scheme, monkeypatch):
     x = _data(law, 200_000).astype(np.float32)
     sorted_step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
-    monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+    monkeypatch.setattr(opt, "STREAM_MIN", 0)
     stream_step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
     xs = x.astype(np.float64)
     a = _direct(xs, sorted_step, bits, scheme)
@@ -111,7 +113,6 @@ def test_heavy_tails_binned_bulk_equals_sort_based_route(monkeypatch):
     x = _data("t3", 300_000, seed=11)
     x[:5] = [100.0, -120.0, 150.0, -90.0, 110.0]
     x = x.astype(np.float32)
-    st = pytest.importorskip("quanttheory._streaming")
     built = []
     orig = st._Hist.__init__
 
@@ -122,10 +123,10 @@ def test_heavy_tails_binned_bulk_equals_sort_based_route(monkeypatch):
     monkeypatch.setattr(st._Hist, "__init__", spy)
     for bits in (2, 3, 4):
         ref = qt.optimal_step(qt.Empirical(x), bits, scheme="signed")
-        monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+        monkeypatch.setattr(opt, "STREAM_MIN", 0)
         built.clear()
         step = qt.optimal_step(qt.Empirical(x), bits, scheme="signed")
-        monkeypatch.setattr(opt, "_STREAM_MIN", 1 << 21)
+        monkeypatch.setattr(opt, "STREAM_MIN", 1 << 21)
         assert built == [True]  # one pass, bulk bins plus exact outliers
         xs = x.astype(np.float64)
         # two exact global minimisers: equal MSE to float64 rounding
@@ -138,11 +139,10 @@ def test_bracket_that_misses_the_minimum_is_moved(monkeypatch, force_streaming):
     # a bracket 1e-5 wide around the histogram's estimate (which is ~1e-4
     # off) cannot hold the exact minimiser; the minimum is then on an end,
     # and the bracket must move (and widen) until it is interior
-    st = pytest.importorskip("quanttheory._streaming")
     x = _data("laplace", 400_000, seed=2).astype(np.float32)
-    monkeypatch.setattr(opt, "_STREAM_MIN", 1 << 30)
+    monkeypatch.setattr(opt, "STREAM_MIN", 1 << 30)
     ref = qt.optimal_step(qt.Empirical(x), 4, scheme="midrise")
-    monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+    monkeypatch.setattr(opt, "STREAM_MIN", 0)
     monkeypatch.setattr(st, "_BRACKET", 1e-6)
     calls = []
     orig = st._gather
@@ -156,12 +156,11 @@ def test_bracket_that_misses_the_minimum_is_moved(monkeypatch, force_streaming):
 
 
 def test_threads_do_not_change_the_result(monkeypatch, force_streaming):
-    st = pytest.importorskip("quanttheory._streaming")
     x = _data("gaussian", 1_500_000, seed=4).astype(np.float32)
-    monkeypatch.setattr(st, "_PARALLEL_MIN", 1)
-    monkeypatch.setattr(st, "_workers", lambda: 1)
+    monkeypatch.setattr(parallel, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(parallel, "workers", lambda: 1)
     one = qt.optimal_step(qt.Empirical(x), 4, scheme="signed")
-    monkeypatch.setattr(st, "_workers", lambda: 3)
+    monkeypatch.setattr(parallel, "workers", lambda: 3)
     three = qt.optimal_step(qt.Empirical(x), 4, scheme="signed")
     xs = x.astype(np.float64)
     # the parts' sums are combined in another order: equal MSE to rounding
@@ -202,9 +201,9 @@ def test_dask_local_cluster_matches_in_memory():
 
 
 def _sorted_route_mse(x, bits, scheme, monkeypatch):
-    monkeypatch.setattr(opt, "_STREAM_MIN", 1 << 30)
+    monkeypatch.setattr(opt, "STREAM_MIN", 1 << 30)
     step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
-    monkeypatch.setattr(opt, "_STREAM_MIN", 0)
+    monkeypatch.setattr(opt, "STREAM_MIN", 0)
     return _direct(x.astype(np.float64), step, bits, scheme)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from quanttheory import _verify
 from quanttheory._cli import main
+from quanttheory._verify import numeric
 
 KEYS = {"name", "lemma", "method", "error", "tolerance", "passed"}
 
@@ -56,7 +57,7 @@ def test_injected_wrong_formula_makes_verify_fail(monkeypatch, capsys):
         tau = 2.0 ** (bits - 1) * step
         return (a - tau) ** 3 / (3 * a) + 2.0**bits * step**3 / (12 * a)
 
-    monkeypatch.setattr(_verify, "lemma2", wrong_lemma2)
+    monkeypatch.setattr(numeric, "lemma2", wrong_lemma2)
     code = main(["verify", "--quick", "--bits", "2", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 1
@@ -109,7 +110,7 @@ def test_report_has_checks_and_findings(tmp_path, capsys):
 def test_findings_numbers_follow_the_closed_forms():
     # Uniform curvature at the exact optimum is 2^(M-1) (derived in
     # quanttheory.symbolic and docs/theory-notes.md), and 1/2 at 2a/2^M.
-    findings = dict(_verify._findings([2, 3, 4]))
+    findings = dict(_verify.findings([2, 3, 4]))
     table = findings["Sensitivity: uniform vs Gaussian vs Laplace at unit variance"]
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
     assert len(rows) == 3

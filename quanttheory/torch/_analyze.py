@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._distributions import Empirical, Gaussian, Laplace, Uniform
+from .._core.errors import InvalidArgument
+from .._core.scheme import Scheme, get_scheme
+from .._empirical.empirical import Empirical
+from .._laws.gaussian import Gaussian
+from .._laws.laplace import Laplace
+from .._laws.uniform import Uniform
 from .._mse import mse
 from .._optimal import optimal_step as engine_optimal_step
-from .._quantizer import Scheme, get_scheme
 from .._sensitivity import sensitivity, sqnr_db
-from .._validation import InvalidArgument
 from ._io import engine_array, open_source
 from ._table import Table
 

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._distributions import Empirical
+from .._core.checks import check_positive_scalar
+from .._core.errors import InvalidArgument
+from .._core.scheme import Scheme, get_scheme
+from .._empirical.empirical import Empirical
 from .._optimal import optimal_step as _engine_optimal_step
-from .._quantizer import Scheme, get_scheme
-from .._validation import InvalidArgument, check_positive_scalar
 from ._io import engine_array
 from ._select import Spec, is_compiling, select_weights
 
@@ -27,7 +28,7 @@ def _fake_quantize(x: torch.Tensor, step: torch.Tensor, s: Scheme) -> torch.Tens
     """Forward: the level of :func:`quanttheory.quantize`; backward: clipped STE."""
     xd = x.detach()
     # The same operations, in the same order and dtype, as
-    # quanttheory._quantizer._quantize_unchecked, so results agree bit for
+    # quanttheory._core.quantizer.quantize_unchecked, so results agree bit for
     # bit: x / step, - offset, round half to even, clamp, + offset, * step.
     r = xd / step
     if s.offset:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import InvalidArgument
+from .._core.errors import InvalidArgument
 from ._select import unwrap
 
 __all__ = ["TensorSource", "engine_array", "open_source"]

@@ -13,7 +13,7 @@ import numbers
 import torch
 from torch import nn
 
-from .._validation import InvalidArgument
+from .._core.errors import InvalidArgument
 from ._select import Spec, select_weights
 
 __all__ = ["KURE", "kurtosis"]

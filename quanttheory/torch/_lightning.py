@@ -12,6 +12,9 @@ import importlib
 
 import torch
 
+from ._kure import KURE
+from ._monitor import SensitivityMonitor
+
 __all__ = ["QuantTheoryCallback"]  # noqa: F822 - built by __getattr__
 
 _INSTALL = (
@@ -31,9 +34,6 @@ def _lightning_callback_base():
 
 
 def _build(base):
-    from ._kure import KURE
-    from ._monitor import SensitivityMonitor
-
     class QuantTheoryCallback(base):
         r"""Lightning callback: KURE gradients and a :class:`SensitivityMonitor`.
 

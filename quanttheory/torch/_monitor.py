@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from .._quantizer import get_scheme
-from .._validation import InvalidArgument, check_positive_int
+from .._core.checks import check_positive_int
+from .._core.errors import InvalidArgument
+from .._core.scheme import get_scheme
 from ._analyze import tensor_report
 from ._select import Spec, select_weights
 from ._table import Table

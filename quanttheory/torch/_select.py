@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .._validation import InvalidArgument
+from .._core.errors import InvalidArgument
 
 __all__ = ["PRESETS", "select_weights", "unwrap"]
 

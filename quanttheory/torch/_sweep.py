@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._quantizer import get_scheme
-from .._validation import InvalidArgument, check_bits, check_positive_scalar
+from .._core.checks import check_bits, check_positive_scalar
+from .._core.errors import InvalidArgument
+from .._core.scheme import get_scheme
 from ._fakequant import _pow2_mode, compute_steps, quantized
 from ._select import Spec, select_weights
 from ._table import Table

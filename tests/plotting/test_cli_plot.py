@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 import pytest
 
-from quanttheory import _cli_plot
+from quanttheory._cli import plot as _cli_plot
 
 MAGIC = {
     ".png": b"\x89PNG\r\n\x1a\n",

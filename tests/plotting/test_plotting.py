@@ -64,7 +64,7 @@ def test_exports_follow_all():
 
 def test_import_does_not_load_matplotlib():
     code = (
-        "import sys, quanttheory, quanttheory.plotting, quanttheory._cli_plot\n"
+        "import sys, quanttheory, quanttheory.plotting, quanttheory._cli.plot\n"
         "print('matplotlib' in sys.modules)"
     )
     res = subprocess.run(

@@ -18,7 +18,7 @@ def test_exports_are_complete_and_public():
         name
         for name, obj in vars(symbolic).items()
         if not name.startswith("_")
-        and getattr(obj, "__module__", "").startswith("quanttheory._symbolic")
+        and getattr(obj, "__module__", "").startswith("quanttheory.symbolic")
     }
     assert public == set(symbolic.__all__)
     assert not [n for n in symbolic.__all__ if n.startswith("_")]

@@ -1,4 +1,4 @@
-"""``quanttheory analyze CHECKPOINT`` (``quanttheory.torch._cli_analyze``).
+"""``quanttheory analyze CHECKPOINT`` (``quanttheory._cli.analyze``).
 
 The subcommand is tested through a parser built here with ``add_parser``,
 as the main command line registers it.
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from quanttheory.torch import analyze
-from quanttheory.torch._cli_analyze import add_parser, run
+from quanttheory._cli.analyze import add_parser, run
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 

@@ -1,0 +1,560 @@
+r"""The ``quanttheory`` command line.
+
+``main(argv)`` parses the arguments with one :mod:`argparse` subparser per
+command and returns an exit code: 0 on success, 2 for bad usage (with a
+one-line message on standard error), 1 if the engine fails. Each command is a
+``_cmd_<name>(args, out)`` function that writes to ``out``, so that commands
+are easy to add and to test in-process.
+
+Commands
+--------
+``table``
+    For the uniform, Gaussian and Laplace laws at unit variance and each
+    bit-width: the optimal step :math:`\tilde\Delta`, the clipping level, the
+    MSE and SQNR at :math:`\tilde\Delta`, the curvature
+    :math:`\partial^2\mathrm{MSE}/\partial\Delta^2` there, and the relative
+    MSE rise for a step error of :math:`\pm 5\,\%`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import textwrap
+
+from .. import __version__
+from .._core.checks import MODELS
+from .._core.errors import QuantTheoryError
+from .._core.quantizer import clipping_level
+from .._core.scheme import SCHEMES
+from .._laws.gaussian import Gaussian
+from .._laws.laplace import Laplace
+from .._laws.uniform import Uniform
+from .._mse import mse, mse_derivative
+from .._optimal import optimal_step
+from .._sensitivity import sqnr_db
+from . import plot
+from .args import MAX_BITS, parse_bits
+
+__all__ = ["main"]
+
+PROG = "quanttheory"
+#: Relative step error of the two "rise" columns.
+STEP_ERROR = 0.05
+#: Curvatures whose left and right values differ by more than this (relative)
+#: are reported as a jump.
+_JUMP_RTOL = 1e-6
+FORMATS = ("text", "csv", "json", "md")
+
+#: Machine-readable columns of ``table`` (csv and json), with their meaning.
+COLUMNS = {
+    "law": "distribution family, unit variance",
+    "bits": "bit-width M",
+    "scheme": "level scheme",
+    "model": "MSE model",
+    "step": "optimal step (units of sigma)",
+    "clip": "clipping level tau+ = largest level at the optimal step (sigma)",
+    "mse": "MSE at the optimal step (sigma^2)",
+    "sqnr_db": "10 log10(E[X^2] / MSE) (dB)",
+    "curvature": "d2MSE/dstep2 at the optimal step, right-side value",
+    "curvature_left": "d2MSE/dstep2 at the optimal step, left-side value",
+    "rise_minus_5pct": "(MSE(0.95 step) - MSE(step)) / MSE(step)",
+    "rise_plus_5pct": "(MSE(1.05 step) - MSE(step)) / MSE(step)",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line usage; :func:`main` turns it into exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` instead of exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+def unit_variance_laws():
+    r"""The three laws of the table, each with variance 1.
+
+    Returns
+    -------
+    list of Distribution
+        ``Uniform(a=sqrt(3))``, ``Gaussian(sigma=1)``, ``Laplace(b=1/sqrt(2))``.
+
+    Examples
+    --------
+    >>> from quanttheory._cli import unit_variance_laws
+    >>> [(d.name, round(d.variance, 12)) for d in unit_variance_laws()]
+    [('uniform', 1.0), ('gaussian', 1.0), ('laplace', 1.0)]
+    """
+    return [Uniform.with_variance(1.0), Gaussian(1.0), Laplace.with_variance(1.0)]
+
+
+def table_rows(bits, scheme="paper", model="exact") -> list[dict]:
+    r"""The rows of ``quanttheory table`` as dictionaries.
+
+    For each law of :func:`unit_variance_laws` and each bit-width :math:`M`,
+
+    .. math::
+
+        \tilde\Delta = \operatorname*{arg\,min}_\Delta \mathrm{MSE}(X,\Delta),
+        \quad \tau_+ = (k_{\max}+o)\tilde\Delta,
+        \quad \mathrm{MSE}(X,\tilde\Delta),
+        \quad \frac{\partial^2\mathrm{MSE}}{\partial\Delta^2}(\tilde\Delta),
+        \quad \frac{\mathrm{MSE}(X,(1\pm0.05)\tilde\Delta)}
+        {\mathrm{MSE}(X,\tilde\Delta)} - 1 .
+
+    Parameters
+    ----------
+    bits : iterable of int
+        Bit-widths (``>= 2`` for ``'symmetric'``).
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`quanttheory.levels`.
+    model : {'exact', 'additive'}
+        Every quantity (the optimum included) uses this MSE model.
+
+    Returns
+    -------
+    list of dict
+        One dict per (law, bits), law-major, with the keys of ``COLUMNS``.
+        ``curvature`` is the right-side value (``side=+1``) and
+        ``curvature_left`` the left-side one; they differ only where a
+        decision threshold sits on a jump of the density.
+
+    Raises
+    ------
+    InvalidArgument
+        For an invalid scheme, model or bit-width.
+
+    Examples
+    --------
+    >>> from quanttheory._cli import table_rows
+    >>> r = table_rows([4])[0]
+    >>> r["law"], r["bits"], r["scheme"]
+    ('uniform', 4, 'paper')
+    >>> a = 3 ** 0.5                          # unit variance: a = sqrt(3)
+    >>> round(r["step"] / (2 * a / 17), 12)   # Lemma 3: 2a / (2^M + 1)
+    1.0
+    >>> round(r["mse"] / (r["step"] ** 2 / 12), 12)   # Lemma 3: step^2 / 12
+    1.0
+    """
+    rows = []
+    for dist in unit_variance_laws():
+        for m in bits:
+            step = optimal_step(dist, m, scheme=scheme, model=model)
+            kw = {"scheme": scheme, "model": model}
+            d0 = mse(dist, step, m, **kw)
+            moved = mse(
+                dist, [step * (1 - STEP_ERROR), step * (1 + STEP_ERROR)], m, **kw
+            )
+            rows.append(
+                {
+                    "law": dist.name,
+                    "bits": int(m),
+                    "scheme": scheme,
+                    "model": model,
+                    "step": step,
+                    "clip": clipping_level(step, m, scheme),
+                    "mse": d0,
+                    "sqnr_db": sqnr_db(dist, step, m, **kw),
+                    "curvature": mse_derivative(dist, step, m, 2, side=1, **kw),
+                    "curvature_left": mse_derivative(dist, step, m, 2, side=-1, **kw),
+                    "rise_minus_5pct": float((moved[0] - d0) / d0),
+                    "rise_plus_5pct": float((moved[1] - d0) / d0),
+                }
+            )
+    return rows
+
+
+def _curvature_jumps(row) -> bool:
+    right, left = row["curvature"], row["curvature_left"]
+    return abs(right - left) > _JUMP_RTOL * max(abs(right), abs(left))
+
+
+def _notes(rows, skipped) -> list[str]:
+    notes = []
+    if skipped:
+        notes.append(
+            f"bits {','.join(map(str, skipped))} skipped: scheme 'symmetric' "
+            "needs at least 2 bits."
+        )
+    if any(r["law"] == "uniform" for r in rows):
+        notes.append(
+            "* The uniform density jumps at +-a, so d2MSE/dstep2 jumps wherever a "
+            "decision threshold crosses +-a; the right-side value is shown. "
+            "At the steps listed left and right values agree"
+            + (" except where marked +." if any(map(_curvature_jumps, rows)) else ".")
+        )
+    if any(r["bits"] > 16 for r in rows) and rows[0]["model"] == "exact":
+        notes.append(
+            "Above 16 bits the exact MSE uses the Euler-Maclaurin route and "
+            "d2MSE/dstep2 is that of the additive model."
+        )
+    return notes
+
+
+def _header(scheme, model) -> list[str]:
+    return [
+        f"Optimal uniform quantization: scheme '{scheme}', model '{model}'.",
+        "All laws at unit variance, E[X^2] = sigma^2 = 1: uniform on [-a, a] with",
+        "a = sqrt(3), gaussian with sigma = 1, laplace with b = 1/sqrt(2).",
+        "Units: step and clip (the largest level tau+) in sigma, MSE in sigma^2,",
+        "SQNR in dB, D'' = d2MSE/dstep2 at the optimal step (dimensionless),",
+        f"rise-/+5% = relative MSE increase at step*(1 -/+ {STEP_ERROR}).",
+    ]
+
+
+def _fixed_or_sci(values, decimals, sci_digits):
+    """Format a column in fixed point if every value fits, else in e-notation.
+
+    Fixed point keeps the decimal points of a column aligned; it is used while
+    the smallest nonzero magnitude still shows three significant digits and
+    the largest stays below 1e6.
+    """
+    mags = [abs(v) for v in values if v != 0]
+    if mags and min(mags) >= 10.0 ** (2 - decimals) and max(mags) < 1e6:
+        return [f"{v:.{decimals}f}" for v in values]
+    return [f"{v:.{sci_digits}e}" for v in values]
+
+
+def _display(rows) -> tuple[list[str], list[list[str]], list[str]]:
+    """Column titles, formatted cells and alignment for text and Markdown."""
+    titles = [
+        "law",
+        "M",
+        "step",
+        "clip",
+        "MSE",
+        "SQNR[dB]",
+        "D''",
+        "rise-5%",
+        "rise+5%",
+    ]
+    align = ["<", ">", ">", ">", ">", ">", ">", ">", ">"]
+    step = _fixed_or_sci([r["step"] for r in rows], 6, 5)
+    clip = _fixed_or_sci([r["clip"] for r in rows], 6, 5)
+    curv = _fixed_or_sci([r["curvature"] for r in rows], 4, 5)
+    cells = []
+    for i, r in enumerate(rows):
+        mark = " "
+        if r["law"] == "uniform":
+            mark = "+" if _curvature_jumps(r) else "*"
+        cells.append(
+            [
+                r["law"],
+                str(r["bits"]),
+                step[i],
+                clip[i],
+                f"{r['mse']:.4e}",
+                f"{r['sqnr_db']:.3f}",
+                curv[i] + mark,
+                f"{100 * r['rise_minus_5pct']:.3f}%",
+                f"{100 * r['rise_plus_5pct']:.3f}%",
+            ]
+        )
+    return titles, cells, align
+
+
+def format_text(rows, scheme, model, notes) -> str:
+    """Aligned plain-text table with a header and footnotes."""
+    titles, cells, align = _display(rows)
+    widths = [max(len(c) for c in col) for col in zip(titles, *cells, strict=True)]
+
+    def line(vals):
+        return "  ".join(
+            f"{v:{a}{w}}" for v, a, w in zip(vals, align, widths, strict=True)
+        ).rstrip()
+
+    out = [*_header(scheme, model), "", line(titles)]
+    out.append("  ".join("-" * w for w in widths))
+    prev = None
+    for r, c in zip(rows, cells, strict=True):
+        if prev is not None and r["law"] != prev:
+            out.append("")
+        prev = r["law"]
+        out.append(line(c))
+    if notes:
+        out.append("")
+        for note in notes:
+            out.extend(textwrap.wrap(note, 88, subsequent_indent="  "))
+    return "\n".join(out) + "\n"
+
+
+def format_md(rows, scheme, model, notes) -> str:
+    """GitHub-flavoured Markdown table."""
+    titles, cells, align = _display(rows)
+
+    def esc(s):
+        return s.replace("|", "\\|").replace("*", "\\*")
+
+    out = [" ".join(_header(scheme, model)), ""]
+    out.append("| " + " | ".join(esc(t) for t in titles) + " |")
+    out.append("|" + "|".join(":---" if a == "<" else "---:" for a in align) + "|")
+    out.extend("| " + " | ".join(esc(v.strip()) for v in c) + " |" for c in cells)
+    if notes:
+        out.append("")
+        out.extend(esc(n) for n in notes)
+    return "\n".join(out) + "\n"
+
+
+def format_csv(rows) -> str:
+    """CSV with the keys of ``COLUMNS`` as header; floats at full precision."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(
+            {k: repr(v) if isinstance(v, float) else v for k, v in r.items()}
+        )
+    return buf.getvalue()
+
+
+def format_json(rows, scheme, model, notes) -> str:
+    """JSON object: settings, column meanings, rows and notes."""
+    doc = {
+        "quanttheory": __version__,
+        "command": "table",
+        "scheme": scheme,
+        "model": model,
+        "variance": 1.0,
+        "columns": COLUMNS,
+        "rows": rows,
+        # the "*" marks a text-table cell; JSON rows carry both curvatures
+        "notes": [n.removeprefix("* ") for n in notes],
+    }
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def _cmd_table(args, out) -> int:
+    bits = args.bits
+    skipped = []
+    if args.scheme == "symmetric":
+        skipped = [b for b in bits if b < 2]
+        bits = [b for b in bits if b >= 2]
+        if not bits:
+            given = ",".join(map(str, args.bits))
+            raise UsageError(
+                f"{PROG} table: error: argument --bits: scheme 'symmetric' needs "
+                f"bits >= 2, got {given} (see '{PROG} table --help')"
+            )
+    rows = table_rows(bits, args.scheme, args.model)
+    notes = _notes(rows, skipped)
+    if args.format == "text":
+        text = format_text(rows, args.scheme, args.model, notes)
+    elif args.format == "md":
+        text = format_md(rows, args.scheme, args.model, notes)
+    elif args.format == "json":
+        text = format_json(rows, args.scheme, args.model, notes)
+    else:
+        text = format_csv(rows)
+        if skipped:
+            print(f"{PROG} table: note: {notes[0]}", file=sys.stderr)
+    out.write(text)
+    return 0
+
+
+def _cmd_verify(args, out) -> int:
+    from .._verify import run, to_markdown, to_text
+
+    report_path = None
+    if args.report is not None:
+        report_path = os.path.abspath(args.report)
+        parent = os.path.dirname(report_path)
+        if not os.path.isdir(parent):
+            raise UsageError(
+                f"{PROG} verify: error: argument --report: directory {parent!r} "
+                "does not exist"
+            )
+        if not report_path.lower().endswith((".md", ".markdown")):
+            raise UsageError(
+                f"{PROG} verify: error: argument --report: {args.report!r} must be "
+                "a Markdown file (.md)"
+            )
+    progress = None if args.no_progress else sys.stderr
+    rep = run(bits=args.bits, seed=args.seed, quick=args.quick, progress=progress)
+    if args.json:
+        out.write(json.dumps([c.to_dict() for c in rep.checks], indent=2) + "\n")
+    else:
+        out.write(to_text(rep) + "\n")
+    if report_path is not None:
+        tmp = report_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(to_markdown(rep))
+        os.replace(tmp, report_path)
+        if progress is not None:
+            print(f"report written to {report_path}", file=progress)
+    return 0 if rep.passed else 1
+
+
+def build_parser(real_analyze: bool = False) -> argparse.ArgumentParser:
+    """The argument parser, one subparser per command.
+
+    ``real_analyze`` registers the torch-backed ``analyze`` parser (which
+    imports torch); otherwise a light placeholder keeps ``--help`` fast.
+
+    Examples
+    --------
+    >>> from quanttheory._cli import build_parser
+    >>> args = build_parser().parse_args(["table", "--bits", "2,4"])
+    >>> args.command, args.bits, args.scheme, args.model, args.format
+    ('table', [2, 4], 'paper', 'exact', 'text')
+    """
+    parser = _Parser(
+        prog=PROG,
+        description="Analytical theory of uniform quantization (KURE lemmas).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    table = sub.add_parser(
+        "table",
+        help="optimal step, MSE, SQNR and step sensitivity at unit variance",
+        description=(
+            "For the uniform, Gaussian and Laplace laws at unit variance and each "
+            "number of bits: the optimal step, the clipping level (largest level), "
+            "MSE and SQNR at the optimum, the curvature d2MSE/dstep2 there, and "
+            "the relative MSE rise for a -5% and a +5% step error."
+        ),
+    )
+    table.add_argument(
+        "--bits",
+        type=parse_bits,
+        default=parse_bits("1-8"),
+        metavar="SPEC",
+        help=(f"bit-widths: 4, 1-8 or 2,4,8 (1..{MAX_BITS}; default 1-8)."),
+    )
+    table.add_argument("--scheme", choices=SCHEMES, default="paper", help="level set")
+    table.add_argument("--model", choices=MODELS, default="exact", help="MSE model")
+    table.add_argument(
+        "--format", choices=FORMATS, default="text", help="output format"
+    )
+    table.set_defaults(func=_cmd_table)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check Lemmas 1-3 symbolically, against mpmath and by Monte Carlo",
+        description=(
+            "Run every check of the seed's Lemmas 1-3 and of the same quantities "
+            "for the Gaussian, Laplace and Student-t laws: symbolic identities, "
+            "the engine against closed forms, 40-digit mpmath and published "
+            "tables, and Monte Carlo. Prints one row per check and exits 0 only "
+            "if every check passed (1 if one failed, 2 on bad usage)."
+        ),
+    )
+    verify.add_argument(
+        "--bits",
+        type=parse_bits,
+        default=parse_bits("1-8"),
+        metavar="SPEC",
+        help="bit-widths: 4, 1-8 or 2,4,8 (default 1-8)",
+    )
+    verify.add_argument(
+        "--seed", type=int, default=0, help="seed of the Monte Carlo checks"
+    )
+    verify.add_argument(
+        "--quick", action="store_true", help="fewer points (under 20 s on 2 cores)"
+    )
+    verify.add_argument(
+        "--json", action="store_true", help="print the checks as a JSON list"
+    )
+    verify.add_argument(
+        "--report", metavar="FILE.md", help="also write a Markdown report"
+    )
+    verify.add_argument(
+        "--no-progress", action="store_true", help="no progress lines on stderr"
+    )
+    verify.set_defaults(func=_cmd_verify)
+
+    plot.add_parser(sub)
+    _add_analyze(sub, real=real_analyze)
+    return parser
+
+
+def _add_analyze(sub, real: bool) -> None:
+    """Register ``analyze``; torch is imported only when it is the command."""
+    if real:
+        try:
+            from . import analyze
+        except ImportError as exc:
+            reason = str(exc)
+        else:
+            analyze.add_parser(sub)
+            return
+    else:
+        reason = ""
+    p = sub.add_parser(
+        "analyze",
+        help="per-layer optimal step, MSE, SQNR and step sensitivity of a "
+        "checkpoint (needs PyTorch)",
+        add_help=False,
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def no_torch(args, out):
+        raise UsageError(
+            f"{PROG} analyze: error: needs PyTorch ({reason}); install it with "
+            "pip install 'quanttheory[torch]'"
+        )
+
+    p.set_defaults(func=no_torch)
+
+
+def main(argv=None) -> int:
+    """Run the ``quanttheory`` command line and return its exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``None`` means ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad usage (one line on standard error), 1 if the
+        computation fails.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> from quanttheory._cli import main
+    >>> buf = io.StringIO()
+    >>> with contextlib.redirect_stdout(buf):
+    ...     code = main(["table", "--bits", "3", "--format", "csv"])
+    >>> code, buf.getvalue().splitlines()[0].split(",")[:5]
+    (0, ['law', 'bits', 'scheme', 'model', 'step'])
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(real_analyze=bool(argv) and argv[0] == "analyze")
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args, sys.stdout)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return exc.code if isinstance(exc.code, int) else 0
+    except QuantTheoryError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader went away (`quanttheory table | head`): not an error of ours
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # pragma: no cover
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,196 @@
+r"""The :class:`Distribution` base class and its hook defaults.
+
+A family is a subclass that writes only its formulas (the scipy.stats
+``_pdf_formula`` pattern):
+
+* ``_pdf``, ``_cdf``, ``_sf`` and, where known, ``_dpdf`` (the derivative of
+  the density at smooth points);
+* ``_upper_tail(tau)`` returning the tail moments
+  :math:`\left(P[X>\tau],\ E[(X-\tau);X>\tau],\ E[(X-\tau)^2;X>\tau]\right)`
+  and ``_lower_tail(tau)`` returning
+  :math:`\left(P[X<\tau],\ E[(\tau-X);X<\tau],\ E[(\tau-X)^2;X<\tau]\right)`,
+  each in a form without catastrophic cancellation (symmetric families get
+  the lower tail for free);
+* ``_breakpoints`` and ``_jumps``: where the density is not smooth, and by how
+  much it jumps there, so that per-cell Gauss-Legendre never straddles a kink;
+* ``_scale``: the length on which the density varies, which sets the panel
+  width of the quadrature, and ``_centre``, a point between the tails;
+* the moments and ``_sample``;
+* optionally the series hooks ``_pdf_derivatives``, ``_derivative_l1`` and
+  ``_derivative_moment_l1`` (:mod:`quanttheory._laws.series`), and
+  ``_key`` / ``_standardized`` for caching and scale invariance.
+
+The engines (:mod:`quanttheory._laws`) need nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .checks import as_float_result, check_positive_int, show
+from .errors import InvalidArgument
+
+__all__ = ["Distribution", "as_float_array", "check_distribution"]
+
+
+class Distribution:
+    r"""Base class of every distribution that the engine accepts.
+
+    Subclasses write formulas only; this class validates input and exposes the
+    public API (``pdf``, ``cdf``, ``sf``, the moments and ``sample``).
+
+    A new family defines ``name``, ``mean``, ``variance``, ``kurtosis``,
+    ``_scale``, ``_pdf``, ``_cdf``, ``_sf``, ``_upper_tail`` (and
+    ``_lower_tail`` unless ``_symmetric = True``), ``_sample``, and
+    optionally ``_dpdf``, ``_breakpoints`` and ``_jumps``; see the module
+    docstring of ``quanttheory._core.distribution`` and
+    ``tests/test_custom_family.py`` for a complete example.
+
+    Examples
+    --------
+    >>> import quanttheory as qt
+    >>> g = qt.Gaussian(1.0)
+    >>> isinstance(g, qt.Distribution)
+    True
+    >>> round(g.sf(1.0), 6), round(g.pdf(0.0), 6)
+    (0.158655, 0.398942)
+    >>> g.sample(3, rng=0).shape
+    (3,)
+    """
+
+    #: Short family name used in tables and reprs.
+    name: str = "distribution"
+    _breakpoints: np.ndarray = np.empty(0)
+    _jumps: np.ndarray = np.empty(0)
+    _symmetric: bool = False
+    _is_empirical: bool = False
+    _scale: float = 1.0
+    #: a central point (median) separating "left" from "right" tails
+    _centre: float = 0.0
+
+    # -- public API ---------------------------------------------------------
+    def pdf(self, x):
+        """Probability density at ``x``.
+
+        Parameters
+        ----------
+        x : array_like
+            Real points, any shape; NaN is rejected.
+
+        Returns
+        -------
+        float or ndarray
+            The density at ``x``: a float for scalar input, else a float64
+            array of the shape of ``x``.
+        """
+        return as_float_result(self._pdf(as_float_array(f"{self.name}.pdf", x)))
+
+    def cdf(self, x):
+        """Cumulative distribution function :math:`P[X \\le x]`.
+
+        Parameters
+        ----------
+        x : array_like
+            Real points, any shape; NaN is rejected.
+
+        Returns
+        -------
+        float or ndarray
+            :math:`P[X \\le x]`: a float for scalar input, else a float64
+            array of the shape of ``x``.
+        """
+        return as_float_result(self._cdf(as_float_array(f"{self.name}.cdf", x)))
+
+    def sf(self, x):
+        """Survival function :math:`P[X > x]`, accurate in the upper tail.
+
+        Parameters
+        ----------
+        x : array_like
+            Real points, any shape; NaN is rejected.
+
+        Returns
+        -------
+        float or ndarray
+            :math:`P[X > x]`: a float for scalar input, else a float64 array
+            of the shape of ``x``.
+        """
+        return as_float_result(self._sf(as_float_array(f"{self.name}.sf", x)))
+
+    @property
+    def std(self) -> float:
+        """Standard deviation."""
+        return math.sqrt(self.variance)
+
+    @property
+    def second_moment(self) -> float:
+        """:math:`E[X^2]`, the signal power used for SQNR."""
+        return self.variance + self.mean**2
+
+    def sample(self, n, rng=None) -> np.ndarray:
+        """Draw ``n`` independent samples.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples, ``>= 1``.
+        rng : None, int or numpy.random.Generator
+            Seed or generator, passed to :func:`numpy.random.default_rng`.
+            Global random state is never touched.
+
+        Returns
+        -------
+        ndarray
+            Float64 array of shape ``(n,)``.
+        """
+        n = check_positive_int(f"{self.name}.sample", "n", n)
+        return self._sample(n, np.random.default_rng(rng))
+
+    # -- hooks with defaults -----------------------------------------------
+    _dpdf = None  # derivative of the density; None means "not known"
+
+    def _lower_tail(self, tau):
+        if not self._symmetric:  # pragma: no cover - every family defines it
+            raise NotImplementedError
+        return self._upper_tail(-tau)
+
+    def _key(self):
+        """Hashable identity of the standardised family (for caches)."""
+        return None
+
+    def _standardized(self):
+        """``(unit member, scale)`` for a scale family, else None."""
+        return None
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        return (
+            type(self) is type(other)
+            and self._key() is not None
+            and self._key() == other._key()
+        )
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._key()))
+
+
+def as_float_array(func: str, x) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{func}: x={show(x)} must be real numbers") from None
+    if np.isnan(arr).any():
+        raise InvalidArgument(f"{func}: x={show(x)} contains NaN")
+    return arr
+
+
+def check_distribution(func: str, dist) -> Distribution:
+    if not isinstance(dist, Distribution):
+        raise InvalidArgument(
+            f"{func}: dist={dist!r} is not a quanttheory distribution; use "
+            "Uniform, Gaussian, Laplace, from_scipy(...) or Empirical(...)"
+        )
+    return dist

@@ -1,0 +1,106 @@
+"""The exact MSE of a law and its derivatives: the cheapest exact route per step.
+
+The Euler-Maclaurin series (:mod:`.series`) wherever the family has series
+hooks and the remainder bound allows; the cell sum (:mod:`.cells`) up to 16
+bits at the other steps; above 16 bits the order-3 expansion
+(:func:`.additive.euler_maclaurin`) for the value and the additive model for
+the derivatives. Inputs are validated by the caller.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._core.distribution import Distribution
+from .._core.scheme import Scheme
+from .additive import additive, euler_maclaurin
+from .cells import exact_cells
+from .series import series_derivatives, series_mse
+
+__all__ = [
+    "EXACT_CELL_SUM_MAX_BITS",
+    "SERIES_DERIVATIVES_MIN_BITS",
+    "curve",
+    "exact_derivatives",
+    "exact_mse",
+]
+
+#: Largest bit-width for which ``model="exact"`` sums every cell.
+EXACT_CELL_SUM_MAX_BITS = 16
+
+#: Smallest bit-width at which the step derivatives use the series. At one
+#: or two bits (at most five levels) the cell sum costs no more, and its
+#: per-level arithmetic (differences such as a - j step, exact by Sterbenz's
+#: lemma) keeps relative accuracy where the uniform law's D'' crosses zero,
+#: which the series, a sum of terms of size one, cannot.
+SERIES_DERIVATIVES_MIN_BITS = 3
+
+
+def exact_mse(dist: Distribution, d: np.ndarray, s: Scheme) -> np.ndarray:
+    """The exact MSE (no derivatives) by the cheapest exact route per step.
+
+    The Euler-Maclaurin series of :mod:`quanttheory._laws.series` wherever
+    the family has series hooks and the series' remainder bound is below
+    ``TRUNCATION_RTOL`` of the MSE at some order up to ``N_MAX``; the other
+    steps take the cell sum (bits <= 16) or the order-3 expansion
+    :func:`euler_maclaurin` (above 16 bits).
+    """
+    res = series_mse(dist, d, s)
+    if res is None:
+        out = np.empty_like(d)
+        rest = np.ones(d.shape, dtype=bool)
+    else:
+        out, order = res
+        rest = order == 0
+    if rest.any():
+        if s.bits <= EXACT_CELL_SUM_MAX_BITS:
+            out[rest] = exact_cells(dist, d[rest], s, 0)[0]
+        else:
+            out[rest] = euler_maclaurin(dist, d[rest], s)
+    return out
+
+
+def exact_derivatives(
+    dist: Distribution, d: np.ndarray, s: Scheme, order: int, side: int = 1
+) -> list:
+    """``[None, D', (D'')]`` of the exact MSE by the cheapest route per step.
+
+    The Euler-Maclaurin series of the derivatives
+    (:func:`quanttheory._laws.series.series_derivatives`) from 3 bits on
+    (:data:`SERIES_DERIVATIVES_MIN_BITS`) wherever the family has the hooks
+    and the remainder bounds allow; the other steps take the cell sum (bits
+    <= 16) or, above 16 bits, the additive model's derivatives. The value
+    itself is not computed (None).
+    """
+    res = None
+    if s.bits >= SERIES_DERIVATIVES_MIN_BITS:
+        res = series_derivatives(dist, d, s, order, side=side)
+    if res is None:
+        vals = [np.empty_like(d) for _ in range(order)]
+        rest = np.ones(d.shape, dtype=bool)
+    else:
+        vals, n = res
+        rest = n == 0
+    if rest.any():
+        if s.bits <= EXACT_CELL_SUM_MAX_BITS:
+            other = exact_cells(dist, d[rest], s, order, side=side)
+        else:
+            other = additive(dist, d[rest], s, order, side)
+        for v, o in zip(vals, other[1:], strict=True):
+            v[rest] = o
+    return [None, *vals]
+
+
+def curve(
+    dist: Distribution, d: np.ndarray, s: Scheme, model: str, order: int, side: int
+):
+    """``[D, D', ...]`` up to ``order`` at the 1-D steps ``d`` (validated).
+
+    On the exact route ``D`` is None when ``order >= 1`` (the derivatives do
+    not need it).
+    """
+    if model == "additive":
+        return additive(dist, d, s, order, side)
+    if order == 0:
+        return [exact_mse(dist, d, s)]
+    return exact_derivatives(dist, d, s, order, side)
