@@ -26,7 +26,10 @@ __all__ = [
     "check_positive_array",
     "check_positive_int",
     "check_positive_scalar",
+    "check_samples",
     "check_side",
+    "non_finite_message",
+    "sample_dtype",
     "show",
 ]
 
@@ -175,3 +178,103 @@ def check_no_nan(func: str, what: str, arr: np.ndarray) -> np.ndarray:
             "please report it with the call that produced it"
         )
     return arr
+
+
+def sample_dtype(func: str, name: str, samples) -> tuple[np.ndarray, np.dtype]:
+    """``samples`` as an array (not copied, not cast) and its engine dtype.
+
+    The engine dtype keeps float32 and float64, makes float16 float32 and
+    integers float64. Booleans, complex numbers, objects and ragged lists
+    are refused.
+
+    Parameters
+    ----------
+    func : str
+        The public function, for the message.
+    name : str
+        The argument, for the message.
+    samples : array_like
+        The data.
+
+    Returns
+    -------
+    arr : ndarray
+        ``samples`` as an array, in its own dtype and shape.
+    dtype : numpy.dtype
+        float32 or float64.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``samples`` are not real numbers.
+
+    Examples
+    --------
+    >>> sample_dtype("f", "x", [[1, 2], [3, 4]])[1]
+    dtype('float64')
+    >>> sample_dtype("f", "x", np.ones(3, np.float16))[1]
+    dtype('float32')
+    """
+    arr = samples if isinstance(samples, np.ndarray) else None
+    if arr is None:
+        try:
+            arr = np.asarray(samples)
+        except (TypeError, ValueError, RuntimeError):
+            arr = None
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise InvalidArgument(f"{func}: {name}={show(samples)} must be real numbers")
+    dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+    if dtype.itemsize < 4:
+        dtype = np.dtype(np.float32)
+    return arr, dtype
+
+
+def check_samples(func: str, name: str, samples) -> np.ndarray:
+    """Validated samples: real (:func:`sample_dtype`), not empty, all finite.
+
+    Parameters
+    ----------
+    func : str
+        The public function, for the message.
+    name : str
+        The argument, for the message.
+    samples : array_like
+        The data.
+
+    Returns
+    -------
+    ndarray
+        1-D, float32 or float64, finite, at least one value.
+
+    Raises
+    ------
+    InvalidArgument
+        If ``samples`` are not real, empty, or not all finite.
+
+    Examples
+    --------
+    >>> check_samples("f", "x", [0.5, -1.0]).tolist()
+    [0.5, -1.0]
+    >>> check_samples("f", "x", [1.0, float("nan")])
+    Traceback (most recent call last):
+    ...
+    quanttheory._core.errors.InvalidArgument: f: x contains 1 non-finite value(s) ...
+    """
+    arr, dtype = sample_dtype(func, name, samples)
+    arr = (arr if arr.dtype == dtype else arr.astype(dtype)).reshape(-1)
+    if arr.size == 0:
+        raise InvalidArgument(f"{func}: {name} is empty; pass at least one value")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidArgument(
+            non_finite_message(func, name, int(bad.sum()), arr[bad][0])
+        )
+    return arr
+
+
+def non_finite_message(func: str, name: str, count: int, first) -> str:
+    """The message for ``count`` non-finite samples, the first being ``first``."""
+    return (
+        f"{func}: {name} contains {count} non-finite value(s) "
+        f"(first: {float(first)!r}); remove NaN/inf before analysis"
+    )

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._core.checks import show
+from .._core.checks import non_finite_message, sample_dtype
 from .._core.distribution import Distribution
 from .._core.errors import InvalidArgument
 from .._core.parallel import is_dask, iter_chunks, moment_stats, range_stats, sum_stats
@@ -70,19 +70,7 @@ class Empirical(Distribution):
             x = src = samples.ravel()
             copy_to = None
         else:
-            arr = samples if isinstance(samples, np.ndarray) else None
-            if arr is None:
-                try:
-                    arr = np.asarray(samples)
-                except (TypeError, ValueError):
-                    arr = None
-            if arr is None or arr.dtype.kind not in "iufb" or arr.dtype.kind == "b":
-                raise InvalidArgument(
-                    f"Empirical: samples={show(samples)} must be real numbers"
-                )
-            dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
-            if dtype.itemsize < 4:
-                dtype = np.dtype(np.float32)
+            arr, dtype = sample_dtype("Empirical", "samples", samples)
             if isinstance(arr, np.memmap) or not copy:
                 x = arr.reshape(-1) if arr.dtype == dtype else arr.astype(dtype)
                 x = x.reshape(-1)
@@ -98,13 +86,10 @@ class Empirical(Distribution):
             )
         if bad:
             first = next(
-                float(c[~np.isfinite(c)][0])
-                for c in iter_chunks(x)
-                if not np.isfinite(c).all()
+                c[~np.isfinite(c)] for c in iter_chunks(x) if not np.isfinite(c).all()
             )
             raise InvalidArgument(
-                f"Empirical: samples contain {bad} non-finite value(s) "
-                f"(first: {first!r}); remove NaN/inf before analysis"
+                non_finite_message("Empirical", "samples", bad, first[0])
             )
         self.samples = x
         self.n = int(n)

@@ -12,7 +12,12 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from .._core.checks import check_positive_int, check_positive_scalar, show
+from .._core.checks import (
+    check_positive_int,
+    check_positive_scalar,
+    check_samples,
+    show,
+)
 from .._core.errors import InvalidArgument
 from .._core.quantizer import quantize
 from .._core.scheme import Scheme, get_scheme
@@ -63,12 +68,6 @@ ACIQ_LAPLACE_ALPHA = {
     8: 9.89,
 }
 
-_ACIQ_REF = (
-    'R. Banner, Y. Nahshan and D. Soudry, "Post training 4-bit quantization '
-    'of convolutional networks for rapid-deployment", NeurIPS 2019, '
-    "arXiv:1810.05723"
-)
-
 
 # ---------------------------------------------------------------------------
 # shared helpers
@@ -98,30 +97,7 @@ def _as_samples(func: str, samples, name: str = "samples") -> np.ndarray:
         # already validated; a Dask array is computed here (the peers need
         # the data in memory), a memmap stays a memmap
         return np.asarray(samples.samples).reshape(-1)
-    try:
-        arr = np.asarray(samples)
-    except (TypeError, ValueError, RuntimeError):
-        raise InvalidArgument(
-            f"{func}: {name}={show(samples)} must be an array of real numbers"
-        ) from None
-    kind = arr.dtype.kind
-    if kind in "iub":
-        arr = arr.astype(np.float64)
-    elif kind == "f":
-        if arr.dtype.itemsize < 4:
-            arr = arr.astype(np.float32)
-    else:
-        raise InvalidArgument(
-            f"{func}: {name} has dtype {arr.dtype}; pass real numbers"
-        )
-    arr = arr.reshape(-1)
-    if arr.size == 0:
-        raise InvalidArgument(f"{func}: {name} is empty; pass at least one value")
-    if not np.isfinite(arr).all():
-        raise InvalidArgument(
-            f"{func}: {name} contain NaN or infinity; remove them before calibrating"
-        )
-    return arr
+    return check_samples(func, name, samples)
 
 
 def _abs_max(x: np.ndarray) -> float:
