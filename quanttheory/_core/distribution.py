@@ -152,8 +152,11 @@ class Distribution:
     _dpdf = None  # derivative of the density; None means "not known"
 
     def _lower_tail(self, tau):
-        if not self._symmetric:  # pragma: no cover - every family defines it
-            raise NotImplementedError
+        if not self._symmetric:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define _lower_tail(tau), or set "
+                "_symmetric = True for a law symmetric about 0"
+            )
         return self._upper_tail(-tau)
 
     def _key(self):

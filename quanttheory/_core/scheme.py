@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import check_bits, check_choice
-from .errors import InvalidArgument
 
 __all__ = ["SCHEMES", "Scheme", "get_scheme", "level_index"]
 
@@ -56,8 +55,6 @@ def get_scheme(func: str, scheme, bits) -> Scheme:
     """Validate ``scheme`` and ``bits`` and return the level set."""
     name = check_choice(func, "scheme", scheme, SCHEMES)
     m = check_bits(func, bits, minimum=2 if name == "symmetric" else 1)
-    if name == "symmetric" and m < 2:  # pragma: no cover - check_bits covers it
-        raise InvalidArgument(f"{func}: bits={m} must be >= 2 for 'symmetric'")
     half = 1 << (m - 1)
     if name == "paper":
         return Scheme(name, m, -half, half, 0.0)

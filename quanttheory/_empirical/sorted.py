@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy import optimize
 
-from .._core.minima import basins, local_minima, require_step_dependence
+from .._core.minima import basins, require_step_dependence
 from .._core.scheme import Scheme
 from .sweep import count_kinks, piece_minima, search_top
 from .values import curve, exact_values
@@ -108,7 +108,7 @@ def _additive_optimal(dist, s: Scheme, grid: np.ndarray) -> float:
 
     vals = curve(dist, grid, s, 0, "additive", 1)[0]
     best = (math.inf, math.nan)
-    for j in local_minima(vals)[:4]:
+    for j in basins(vals, 4):
         a, b = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
         res = optimize.minimize_scalar(
             value, bounds=(a, b), method="bounded", options={"xatol": 1e-13 * grid[j]}

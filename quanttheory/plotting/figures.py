@@ -305,8 +305,7 @@ def _kinks(dist: Distribution, bits: int, scheme: str) -> np.ndarray:
         return np.empty(0)
     e = np.asarray(dist._breakpoints, dtype=np.float64)[jumps != 0]
     s = get_scheme("plot_sensitivity", scheme, bits)
-    idx = s.indices()
-    thr = 0.5 * (idx[:-1] + idx[1:])
+    thr = s.thresholds()
     thr = thr[thr != 0]
     cand = (e[:, None] / thr[None, :]).ravel()
     return np.unique(cand[cand > 0])
@@ -372,6 +371,7 @@ def plot_mse_curves(
     Returns
     -------
     matplotlib.figure.Figure
+        The Figure of the curves (the one that holds ``ax`` when given).
 
     Raises
     ------
@@ -579,6 +579,7 @@ def plot_sensitivity(
     Returns
     -------
     matplotlib.figure.Figure
+        The Figure of the curves (the one that holds ``ax`` when given).
 
     Raises
     ------
@@ -789,6 +790,7 @@ def plot_bitwidth(
     Returns
     -------
     matplotlib.figure.Figure
+        The Figure of the panels (the one that holds ``ax`` when given).
 
     Raises
     ------
@@ -953,6 +955,7 @@ def plot_tensor(
     Returns
     -------
     matplotlib.figure.Figure
+        The Figure of the two panels (the one that holds ``ax`` when given).
 
     Raises
     ------
@@ -1068,10 +1071,8 @@ def plot_tensor(
         a.set_xlim(x_lo, x_hi)
         a.set_xlabel("value  [input units]")
         a.set_ylabel("density  [1/input units]")
-        try:
-            kurt = f", kurtosis {emp.kurtosis:.3g}"
-        except InvalidArgument:  # pragma: no cover - variance checked above
-            kurt = ""
+        # the variance is positive (checked above), so the kurtosis exists
+        kurt = f", kurtosis {emp.kurtosis:.3g}"
         a.set_title(f"{name}: mean {emp.mean:.3g}, std {emp.std:.3g}{kurt}")
         # -- MSE curve -----------------------------------------------------------
         ratios = np.unique(np.concatenate([np.geomspace(lo, hi, num), [1.0]]))
