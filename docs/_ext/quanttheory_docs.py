@@ -90,14 +90,14 @@ def _run_example(name: str, args: list[str]) -> None:
 
 
 def _cli_help() -> None:
-    from quanttheory import _cli_plot
+    from quanttheory._cli import plot as plot_command
 
     parser = argparse.ArgumentParser(prog="quanttheory")
-    _cli_plot.add_parser(parser.add_subparsers(dest="command"))
+    plot_command.add_parser(parser.add_subparsers(dest="command"))
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "88"
     try:
-        for kind in ("", *_cli_plot.KINDS):
+        for kind in ("", *plot_command.KINDS):
             buf = io.StringIO()
             argv = ["plot", kind, "--help"] if kind else ["plot", "--help"]
             with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
@@ -124,7 +124,7 @@ def _verify_findings() -> None:
 
     LOG.info("quanttheory_docs: computing the findings of quanttheory verify")
     parts = []
-    for title, body in _verify._findings(list(range(2, 9))):
+    for title, body in _verify.findings(list(range(2, 9))):
         parts += [f"# {title}", "", body, ""]
     path.write_text("\n".join(parts))
 
