@@ -327,7 +327,7 @@ def uniform_paper_mse(a, step, bits):
     formula, because its cell's error integral is one polynomial on both
     sides of tau = a. D is continuous at the switch points step =
     2a/(2j + 1), where D'' jumps. Checked against ``mpmath.quad`` per cell in
-    ``test_properties.py::test_uniform_closed_form_against_quadrature``.
+    ``tests/api/test_properties.py::test_uniform_closed_form_against_quadrature``.
     """
     j = uniform_paper_branch(a, step, bits)
     return (a - j * step) ** 3 / (3 * a) + j * step**3 / (12 * a)

@@ -230,7 +230,7 @@ def test_taylor_and_exact_gamma_agree_to_third_order(family_id, bits):
     # Gamma_exact - Gamma_taylor = D'(s) eps + D'''(xi) eps^3/6 for smooth
     # laws; at the optimum D'(s) ~ 0. D''' is bounded by the central
     # difference of the analytic D'' over [s - eps, s + eps] (checked against
-    # FDs in test_derivatives.py), with a factor 2 for its variation.
+    # FDs in tests/laws/test_derivatives.py), with a factor 2 for its variation.
     d = law(family_id)
     s = qt.optimal_step(d, bits)
     for rel in (-1e-3, 1e-3, 1e-2):
@@ -242,7 +242,7 @@ def test_taylor_and_exact_gamma_agree_to_third_order(family_id, bits):
         d3 = abs(d2[1] - d2[0]) / (2 * abs(eps))
         m = qt.mse(d, s, bits)
         # + rounding: the exact Gamma is a difference of two MSE values
-        # (~200 eps E[X^2] noise each, see test_derivatives.py)
+        # (~200 eps E[X^2] noise each, see tests/laws/test_derivatives.py)
         tol = abs(d1 * eps) + 2 * d3 * abs(eps) ** 3 / 6 + 1e3 * EPS * max(m, 1.0)
         assert abs(exact - taylor) <= tol, (rel, exact, taylor, tol)
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import re
@@ -23,13 +24,14 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+from registry import direct_mse, scheme_table
 from scipy import special
 
 import quanttheory as qt
 from quanttheory import baselines
-from quanttheory.baselines.peers import _octav_update
+from quanttheory.baselines._peers import _octav_update
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EPS = np.finfo(float).eps
 SCHEMES = ("signed", "midrise", "paper", "symmetric")
 #: K_alpha = max(|k_min|, |k_max|) of each scheme, for K = 2^(M-1)
@@ -53,6 +55,7 @@ def _data(law: str, n: int, seed: int = 0) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # ACIQ
 # ---------------------------------------------------------------------------
+@functools.cache
 def _mp_aciq(bits: int, law: str):
     """Root of ACIQ's E'(alpha) at 40 digits (sigma = b = 1)."""
     with mpmath.workdps(40):
@@ -227,19 +230,24 @@ def test_aciq_step_is_the_clip_over_the_clip_index(bits, scheme):
         (baselines.aciq_gaussian, "gaussian"),
         (baselines.aciq_laplace, "laplace"),
     ]:
-        # exact up to one rounding of the division
-        want = 2.0 * baselines.aciq_alpha(bits, law) / k
-        assert func(2.0, bits, scheme) == pytest.approx(want, rel=2 * EPS)
+        # expected: scale * (the 40-digit mpmath root) / K_alpha
+        want = 2.0 * float(_mp_aciq(bits, law)) / k
+        # the root to 1e-14 (test above), then the product and the division
+        # round once each
+        assert func(2.0, bits, scheme) == pytest.approx(want, rel=1e-14 + 2 * EPS)
 
 
 def test_aciq_midrise_step_is_acqis_own_step():
     # ACIQ's grid: Delta = 2 alpha / 2^M with alpha the outer cell edge of a
     # 2^M-level midrise grid, i.e. the top level is alpha - Delta/2.
+    # alpha: the 40-digit mpmath root, not the code under test
     step = baselines.aciq_gaussian(1.0, 3, "midrise")
-    alpha = baselines.aciq_alpha(3)
-    assert step == 2 * alpha / 8
+    alpha = float(_mp_aciq(3, "gaussian"))
+    # the root to 1e-14 (see above), plus one rounding of the division
+    assert step == pytest.approx(2 * alpha / 8, rel=1e-14 + EPS)
+    # the top level (exact: (K - 1/2) step) plus half a step, rounded twice
     assert qt.clipping_level(step, 3, "midrise") + step / 2 == pytest.approx(
-        alpha, rel=2 * EPS
+        alpha, rel=1e-14 + 2 * EPS
     )
 
 
@@ -249,18 +257,23 @@ def test_aciq_table_option():
 
 
 def test_aciq_estimates_the_scale_like_the_reference_code():
+    # the reference code's estimates (sample std with ddof=1; mean absolute
+    # deviation about the mean) times the 40-digit root, over K = 8 (signed,
+    # 4 bits); independent of the code under test
     x = _data("laplace", 5000, seed=3) + 0.25
-    sigma = np.std(x, ddof=1)
-    b = np.mean(np.abs(x - x.mean()))
-    # the same arithmetic on the same estimate: equal to a few ulps
-    assert baselines.aciq_gaussian(x, 4) == pytest.approx(
-        baselines.aciq_gaussian(sigma, 4), rel=4 * EPS
-    )
-    assert baselines.aciq_laplace(x, 4) == pytest.approx(
-        baselines.aciq_laplace(b, 4), rel=4 * EPS
-    )
+    sigma = float(np.std(x, ddof=1))
+    b = float(np.mean(np.abs(x - x.mean())))
+    want_gauss = sigma * float(_mp_aciq(4, "gaussian")) / 8
+    want_laplace = b * float(_mp_aciq(4, "laplace")) / 8
+    # the root to 1e-14 (see above); the estimates are sums of 5000 terms
+    # whose order may differ from numpy's (a few eps relative after the
+    # mean's cancellation-free division), plus two roundings: 1e-14 + 8 eps
+    rtol = 1e-14 + 8 * EPS
+    assert baselines.aciq_gaussian(x, 4) == pytest.approx(want_gauss, rel=rtol)
+    assert baselines.aciq_laplace(x, 4) == pytest.approx(want_laplace, rel=rtol)
     emp = qt.Empirical(x)
-    assert baselines.aciq_laplace(emp, 4) == baselines.aciq_laplace(x, 4)
+    assert baselines.aciq_gaussian(emp, 4) == pytest.approx(want_gauss, rel=rtol)
+    assert baselines.aciq_laplace(emp, 4) == pytest.approx(want_laplace, rel=rtol)
 
 
 # ---------------------------------------------------------------------------
@@ -272,6 +285,14 @@ def _octav_formula(absx: np.ndarray, s: float, bits: int) -> float:
     p_in = np.mean(~tail)
     p_out = np.mean(tail)
     return float(np.mean(np.where(tail, absx, 0.0)) / (4.0**-bits / 3 * p_in + p_out))
+
+
+def _octav_fixed_point(absx: np.ndarray, bits: int, iters: int = 200) -> float:
+    """The clip s that the update above reaches from E|X|, iterated here."""
+    s = float(np.mean(absx))
+    for _ in range(iters):
+        s = _octav_formula(absx, s, bits)
+    return s
 
 
 @pytest.mark.parametrize("law", ["gaussian", "laplace", "student-t"])
@@ -297,7 +318,8 @@ def test_octav_fixed_point(law, bits):
 @pytest.mark.parametrize(("bits", "iters"), [(2, 10), (3, 10), (4, 10), (8, 40)])
 def test_octav_is_insensitive_to_the_start(law, bits, iters):
     x = _data(law, 20_000, seed=7)
-    ref = baselines.octav(x, bits, iters=200)
+    # the reference step: the independent iteration above, over K (signed)
+    ref = _octav_fixed_point(np.abs(x), bits) / 2 ** (bits - 1)
     m = float(np.abs(x).max())
     sd = float(np.std(x))
     for init in [1e-3 * sd, 0.1 * sd, sd, 5 * sd, m, 10 * m]:
@@ -327,11 +349,14 @@ def test_grid_search_is_the_argmin_over_its_own_grid(bits, scheme):
     k = CLIP_INDEX[scheme](2 ** (bits - 1))
     amax = float(np.abs(x).max())
     steps = [amax * i / n / k for i in range(1, n + 1)]
-    # brute force, element by element in float64 sums
+    # brute force with a plain-numpy quantizer from the design table
+    # (registry.scheme_table), in float64, sums by math.fsum
+    kmin, kmax, off = scheme_table(scheme, bits)
+    x64 = x.astype(np.float64)
     scores = []
     for d in steps:
-        q = qt.quantize(x, d, bits, scheme)
-        scores.append(math.fsum((x.astype(np.float64) - q) ** 2))
+        q = (np.clip(np.rint(x64 / d - off), kmin, kmax) + off) * d
+        scores.append(math.fsum((x64 - q) ** 2))
     got = baselines.grid_search(x, bits, n=n, scheme=scheme)
     assert got == steps[int(np.argmin(scores))]
 
@@ -365,7 +390,8 @@ def test_max_abs_maps_the_clip_through_the_level_set(bits, scheme):
 
 def test_percentile_basics():
     x = _data("laplace", 10_001, seed=2)
-    assert baselines.percentile(x, 4, q=100) == baselines.max_abs(x, 4)
+    # q = 100 is the largest |x|, over K = 8 (a power of two: exact)
+    assert baselines.percentile(x, 4, q=100) == float(np.max(np.abs(x))) / 8
     steps = [baselines.percentile(x, 4, q=q) for q in (50, 90, 99, 99.9, 99.99)]
     assert steps == sorted(steps)
     assert baselines.percentile(x, 4, q=50) == float(np.median(np.abs(x))) / 8
@@ -430,14 +456,25 @@ def test_histogram_observer_refuses_what_torch_cannot_represent():
 # excess_mse
 # ---------------------------------------------------------------------------
 def test_excess_mse():
-    x = qt.Empirical(_data("gaussian", 10_000, seed=4))
+    samples = _data("gaussian", 10_000, seed=4)
+    x = qt.Empirical(samples)
     best = qt.optimal_step(x, 3, scheme="signed")
+    # the default reference is optimal_step: the same step scored twice
     assert baselines.excess_mse(x, best, 3) == 0.0
     ex = baselines.excess_mse(x, [best, 2 * best], 3)
     assert ex.shape == (2,)
     assert ex[0] == 0.0
-    assert ex[1] > 0
-    assert baselines.excess_mse(x.samples, 2 * best, 3, reference=best) == ex[1]
+    # expected: the ratio of two plain-numpy MSEs (registry.direct_mse, the
+    # design-table quantizer), minus 1. Each MSE is a sum of N positive terms
+    # (2 N eps relative in any order), so the ratio is good to 4 N eps
+    want = direct_mse(samples, 2 * best, 3, "signed") / direct_mse(
+        samples, best, 3, "signed"
+    )
+    tol = 4 * samples.size * EPS * want
+    assert want - 1 > 0.1  # doubling the optimal step costs MSE
+    assert abs(ex[1] - (want - 1)) <= tol
+    got = baselines.excess_mse(samples, 2 * best, 3, reference=best)
+    assert abs(got - (want - 1)) <= tol
 
 
 # ---------------------------------------------------------------------------
@@ -458,8 +495,8 @@ _CALLS = {
     ("samples", "match"),
     [
         ([], "empty"),
-        ([1.0, np.nan], "NaN or infinity"),
-        ([1.0, np.inf], "NaN or infinity"),
+        ([1.0, np.nan], "non-finite"),
+        ([1.0, np.inf], "non-finite"),
         (["a", "b"], "real numbers"),
     ],
 )

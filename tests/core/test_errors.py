@@ -176,8 +176,11 @@ def test_invalid_argument(call, func, arg, value):
 
 
 def test_numpy_integer_bits_are_accepted():
-    # the other side of the bits check: numpy integers are integers
-    assert qt.mse(U, 0.1, np.int64(4)) == qt.mse(U, 0.1, 4)
+    # the other side of the bits check: numpy integers are integers. Expected
+    # value: the closed form of U[-1, 1], 'paper' (registry); engine vs
+    # closed form in double, 1e-12 relative (see tests/api/test_properties.py)
+    got = qt.mse(U, 0.1, np.int64(4))
+    assert got == pytest.approx(uniform_paper_mse(1.0, 0.1, 4), rel=1e-12)
 
 
 # ---------------------------------------------------------------------------
@@ -214,7 +217,7 @@ def test_sixteen_bits(family_id, step):
     fam = BY_ID[family_id]
     m = qt.mse(d, step * fam.std, 16)
     assert math.isfinite(m)
-    # 0 is a level: MSE <= E[X^2] (see test_properties.py), 1e-12 rounding
+    # 0 is a level: MSE <= E[X^2] (see tests/api/test_properties.py), 1e-12 rounding
     assert 0 < m <= fam.second_moment * (1 + 1e-12)
     # closed forms where we have them; 1e-10 is the accuracy the mse
     # docstring states for bits <= 16 against 40-digit references
@@ -288,7 +291,7 @@ def test_optimal_step_and_sensitivity_finite_at_12_bits(scheme):
 
 
 def test_optimal_step_and_sensitivity_finite_at_16_bits():
-    # 1.5-2.5 s: 65 537 cells per evaluation
+    # 16 bits, the largest bit-width here: 65 537 levels
     d = law("laplace")
     s = qt.optimal_step(d, 16)
     assert math.isfinite(s)

@@ -15,7 +15,7 @@ symmetric  -(K-1) .. K-1                 0
 Steps are powers of two where exact equality is asserted, so every level is an
 exact double and the comparisons carry no rounding at all. Randomised
 properties (nearest level, idempotence, dtypes) live in
-``test_properties.py``.
+``tests/api/test_properties.py``.
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ CONSISTENCY = [
 ]
 # 10 cases; two-sided normal tail beyond 5 standard errors is 5.7e-7 per
 # case, < 1e-5 family-wise (Bonferroni). Needs Var[(X - Q)^2] < inf, i.e. a
-# finite fourth moment: t3 is excluded (see test_montecarlo.py).
+# finite fourth moment: t3 is excluded (see tests/api/test_montecarlo.py).
 K_SE = 5.0
 
 

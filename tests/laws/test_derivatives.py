@@ -132,7 +132,7 @@ def test_second_derivative_matches_finite_differences(family_id, scheme, model):
 # Uniform law, scheme 'paper': closed forms of D' and D''
 # ---------------------------------------------------------------------------
 #
-# Exact MSE of U[-a, a] (tests/test_properties.py: uniform_paper_mse, checked
+# Exact MSE of U[-a, a] (tests/api/test_properties.py: uniform_paper_mse, checked
 # against mpmath.quad per cell): with j the outermost level holding mass,
 #     D_j(step) = (a - j step)^3 / (3a) + j step^3 / (12a),
 #     D_j'      = -j (a - j step)^2 / a + j step^2 / (4a),

@@ -164,7 +164,7 @@ def test_gaussian_exact_mse_against_the_reference_file():
     ~6e-16.  rtol 4e-15 leaves room for summation-order differences while
     still catching a return of the cancelling formulas.
     """
-    path = Path(__file__).resolve().parent / "reference" / "mse_reference.json"
+    path = Path(__file__).resolve().parents[1] / "reference" / "mse_reference.json"
     cases = [
         c for c in json.loads(path.read_text())["cases"] if c["family"] == "gaussian"
     ]

@@ -38,13 +38,14 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from test_mse_series import AsymmetricLaplaceWithHooks
 
 import quanttheory as qt
+from quanttheory._core.scheme import get_scheme
 from quanttheory._laws import series as ms
 from quanttheory._laws.cells import exact_cells as _exact_cells
 from quanttheory._laws.routes import SERIES_DERIVATIVES_MIN_BITS
-from quanttheory._core.scheme import get_scheme
+
+from .test_mse_series import AsymmetricLaplaceWithHooks
 
 EPS = float(np.finfo(np.float64).eps)
 MAKE = {"gaussian": qt.Gaussian, "laplace": qt.Laplace, "uniform": qt.Uniform}
@@ -154,7 +155,7 @@ def test_uniform_needs_two_terms():
 #   from mpmath import mp, mpf, erf, exp, sqrt, pi, inf
 #
 #   def moments(family, p, x):
-#       ... # as in the generator quoted in tests/test_mse_series.py
+#       ... # as in the generator quoted in tests/laws/test_mse_series.py
 #
 #   def levels(scheme, bits):
 #       ... # as there
@@ -437,7 +438,7 @@ def test_uniform_against_exact_arithmetic(scheme, bits):
 
 def d2_branch(a, step, j):
     """D'' of U[-a, a], scheme paper, with level j the outermost holding
-    mass (tests/test_derivatives.py)."""
+    mass (tests/laws/test_derivatives.py)."""
     return 2 * j * j * (a - j * step) / a + j * step / (2 * a)
 
 

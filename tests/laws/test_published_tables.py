@@ -17,7 +17,7 @@ import pytest
 
 import quanttheory as qt
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
 
 def _load_generator():

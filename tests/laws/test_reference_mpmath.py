@@ -23,7 +23,7 @@ from mpmath import mp
 
 import quanttheory as qt
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 REFERENCE = json.loads((REFERENCE_DIR / "mse_reference.json").read_text())
 CASES = REFERENCE["cases"]
 
