@@ -327,6 +327,172 @@ def test_csv_note_for_skipped_bits_goes_to_stderr(capsys):
     assert len(list(csv.DictReader(io.StringIO(out)))) == 3
 
 
+@pytest.mark.parametrize("bits", [17, 24, 32])
+def test_above_16_bits_the_exact_table_matches_lemma_3(capsys, bits):
+    # the exact route is the Euler-Maclaurin series with a remainder bound at
+    # every bit-width: no caveat is printed, and the uniform row still has
+    # step 2a/(2^M+1) and curvature 2^(M-1) (Lemmas 2 and 3)
+    code, out, _ = run(capsys, "table", "--bits", str(bits))
+    assert code == 0
+    assert "Euler-Maclaurin" not in out
+    assert "additive" not in out
+    (r,) = [r for r in csv_rows(capsys, "--bits", str(bits)) if r["law"] == "uniform"]
+    assert float(r["step"]) == pytest.approx(lemma3_step(bits), rel=1e-12, abs=0)
+    assert float(r["curvature"]) == pytest.approx(2 ** (bits - 1), rel=1e-9, abs=0)
+
+
+# ---------------------------------------------------------------------------
+# the exit status: 0 success, 1 a failed check, 2 a usage error
+# ---------------------------------------------------------------------------
+def assert_usage_error(code, out, err, prog):
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"{prog}: error: ")
+
+
+def test_help_states_the_exit_status(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    want = "Exit status: 0 on success, 1 if verify found a failed check, 2 for a usage"
+    assert want in " ".join(out.split())
+
+
+def test_an_argument_the_engine_rejects_exits_2(capsys, monkeypatch):
+    from quanttheory import InvalidArgument
+
+    def reject(*args, **kwargs):
+        raise InvalidArgument("optimal_step: bits=40 must be\nat most 32")
+
+    monkeypatch.setattr("quanttheory._cli.table_rows", reject)
+    code, out, err = run(capsys, "table", "--bits", "4")
+    assert_usage_error(code, out, err, "quanttheory table")
+    assert err == "quanttheory table: error: optimal_step: bits=40 must be at most 32\n"
+
+
+def test_analyze_without_torch_exits_2(capsys, monkeypatch):
+    import quanttheory._cli as cli
+
+    monkeypatch.delattr(cli, "analyze", raising=False)
+    monkeypatch.setitem(sys.modules, "quanttheory._cli.analyze", None)
+    code, out, err = run(capsys, "analyze", "model.safetensors")
+    assert_usage_error(code, out, err, "quanttheory analyze")
+    assert "needs PyTorch" in err
+    assert "pip install 'quanttheory[torch]'" in err
+
+
+@pytest.fixture
+def fake_verify(monkeypatch):
+    """``quanttheory verify`` in milliseconds: ``run`` returns a fixed report."""
+    from quanttheory import _verify
+    from quanttheory._verify.report import Report, check
+
+    calls = []
+
+    def fake(bits, seed, quick, progress):
+        calls.append(bits)
+        rep = Report(bits=tuple(bits), seed=seed, quick=quick)
+        rep.checks = [check("x", "Lemma 2", "engine vs closed form", 0.0, 1e-12)]
+        if fake.fail:
+            rep.checks.append(check("y", "Lemma 3", "engine vs mpmath", 1.0, 1e-10))
+        return rep
+
+    fake.fail = False
+    fake.calls = calls
+    monkeypatch.setattr(_verify, "run", fake)
+    return fake
+
+
+def test_verify_exits_0_when_all_pass_and_1_when_a_check_fails(capsys, fake_verify):
+    code, out, err = run(capsys, "verify", "--no-progress")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1].startswith("1 passed, 0 failed")
+    fake_verify.fail = True
+    code, out, err = run(capsys, "verify", "--no-progress", "--json")
+    assert (code, err) == (1, "")
+    assert [r["passed"] for r in json.loads(out)] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("report", "match"),
+    [
+        ("adir.md", "is a directory; give a file name"),
+        ("fifo.md", "is not a regular file (a device, pipe or socket)"),
+        ("no/such/r.md", "directory '{tmp}/no/such' does not exist"),
+        ("r.txt", "unsupported format ('.txt'); use a .md or .markdown file name"),
+    ],
+)
+def test_verify_bad_report_exits_2_before_running(
+    capsys, tmp_path, fake_verify, report, match
+):
+    (tmp_path / "adir.md").mkdir()
+    os.mkfifo(tmp_path / "fifo.md")
+    path = tmp_path / report
+    code, out, err = run(capsys, "verify", "--no-progress", "--report", str(path))
+    assert_usage_error(code, out, err, "quanttheory verify")
+    assert err == (
+        f"quanttheory verify: error: --report {path}: "
+        + match.format(tmp=tmp_path)
+        + "\n"
+    )
+    assert fake_verify.calls == []  # nothing ran
+
+
+def test_verify_report_without_write_permission_exits_2(
+    capsys, tmp_path, fake_verify, monkeypatch
+):
+    # os.access, because root may write anywhere
+    monkeypatch.setattr("quanttheory._cli.args.os.access", lambda *a, **k: False)
+    path = tmp_path / "r.md"
+    code, out, err = run(capsys, "verify", "--no-progress", "--report", str(path))
+    assert_usage_error(code, out, err, "quanttheory verify")
+    assert err.endswith(": cannot write it (permission denied)\n")
+    assert fake_verify.calls == []
+
+
+def test_verify_report_write_failure_exits_2_and_leaves_nothing(
+    capsys, tmp_path, fake_verify, monkeypatch
+):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("quanttheory._cli.args.os.replace", full)
+    path = tmp_path / "r.md"
+    code, _, err = run(capsys, "verify", "--no-progress", "--report", str(path))
+    assert code == 2
+    assert err == (
+        f"quanttheory verify: error: --report {path}: cannot write it "
+        "(No space left on device)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_report_is_written(capsys, tmp_path, fake_verify):
+    path = tmp_path / "r.md"
+    code, _, err = run(capsys, "verify", "--report", str(path), "--bits", "2")
+    assert code == 0
+    assert path.read_text().startswith("# quanttheory verify")
+    assert f"report written to {path}" in err
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("fig.jpg", "unsupported format ('.jpg'); use a .png, .svg or .pdf file name"),
+        ("adir.png", "is a directory; give a file name"),
+        ("fifo.png", "is not a regular file (a device, pipe or socket)"),
+    ],
+)
+def test_plot_bad_out_exits_2_through_main(capsys, tmp_path, name, match):
+    (tmp_path / "adir.png").mkdir()
+    os.mkfifo(tmp_path / "fifo.png")
+    path = tmp_path / name
+    code, out, err = run(capsys, "plot", "mse", "--mc", "0", "--out", str(path))
+    assert_usage_error(code, out, err, "quanttheory plot mse")
+    assert err == f"quanttheory plot mse: error: --out {path}: {match}\n"
+
+
 # ---------------------------------------------------------------------------
 # as a program
 # ---------------------------------------------------------------------------

@@ -34,16 +34,20 @@ def test_quick_json_subprocess_schema_and_exit_code():
         assert isinstance(row["error"], (int, float, str))
     assert all(r["passed"] for r in rows)
     methods = {r["method"] for r in rows}
-    # every route the issue names is exercised
-    for m in (
+    # every method of verification is exercised, and no other
+    assert methods == {
         "symbolic identity",
         "engine vs closed form",
         "engine vs mpmath",
         "Monte Carlo",
         "engine vs published table",
         "analytic vs finite difference",
-    ):
-        assert m in methods
+        "engine vs engine",
+    }
+    # Lemma 1's O(eps^3) rows compare the engine with itself and say so
+    order = [r for r in rows if r["name"].endswith("Taylor error is O(eps^3)")]
+    assert order
+    assert {r["method"] for r in order} == {"engine vs engine"}
     lemmas = {r["lemma"].split(" ")[0] + " " + r["lemma"].split(" ")[1] for r in rows}
     assert {"Lemma 1", "Lemma 2", "Lemma 3"} <= lemmas
     # progress goes to stderr, not into the JSON

@@ -1,10 +1,19 @@
 r"""The ``quanttheory`` command line.
 
 ``main(argv)`` parses the arguments with one :mod:`argparse` subparser per
-command and returns an exit code: 0 on success, 2 for bad usage (with a
-one-line message on standard error), 1 if the engine fails. Each command is a
+command and returns the exit status. Each command is a
 ``_cmd_<name>(args, out)`` function that writes to ``out``, so that commands
 are easy to add and to test in-process.
+
+Exit status
+-----------
+One policy for every command (:mod:`quanttheory._cli.args`): 0 on success;
+1 when ``verify`` found a failed check; 2 for a usage error, reported in one
+line on standard error: bad arguments (those the engine rejects included),
+an input that cannot be read, an output file that cannot be written or that
+is a special file (a directory, device, pipe or socket). Every usage error is
+raised as :class:`~quanttheory._cli.args.UsageError` and printed by
+:func:`~quanttheory._cli.args.usage_exit`.
 
 Commands
 --------
@@ -19,7 +28,6 @@ Commands
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
@@ -31,6 +39,7 @@ from .._core.checks import MODELS
 from .._core.errors import QuantTheoryError
 from .._core.quantizer import clipping_level
 from .._core.scheme import SCHEMES
+from .._core.table import escape_markdown, format_table
 from .._laws.gaussian import Gaussian
 from .._laws.laplace import Laplace
 from .._laws.uniform import Uniform
@@ -38,7 +47,17 @@ from .._mse import mse, mse_derivative
 from .._optimal import optimal_step
 from .._sensitivity import sqnr_db
 from . import plot
-from .args import MAX_BITS, parse_bits
+from .args import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_POLICY,
+    MAX_BITS,
+    UsageError,
+    output_file,
+    parse_bits,
+    usage_exit,
+    write_text,
+)
 
 __all__ = ["main"]
 
@@ -49,6 +68,8 @@ STEP_ERROR = 0.05
 #: are reported as a jump.
 _JUMP_RTOL = 1e-6
 FORMATS = ("text", "csv", "json", "md")
+#: Characters escaped in the Markdown table: cell separators and emphasis.
+_MD_ESCAPE = "|*"
 
 #: Machine-readable columns of ``table`` (csv and json), with their meaning.
 COLUMNS = {
@@ -67,15 +88,11 @@ COLUMNS = {
 }
 
 
-class UsageError(Exception):
-    """Bad command-line usage; :func:`main` turns it into exit code 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises :class:`UsageError` instead of exiting."""
 
     def error(self, message):
-        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+        raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
 
 
 def unit_variance_laws():
@@ -190,11 +207,6 @@ def _notes(rows, skipped) -> list[str]:
             "At the steps listed left and right values agree"
             + (" except where marked +." if any(map(_curvature_jumps, rows)) else ".")
         )
-    if any(r["bits"] > 16 for r in rows) and rows[0]["model"] == "exact":
-        notes.append(
-            "Above 16 bits the exact MSE uses the Euler-Maclaurin route and "
-            "d2MSE/dstep2 is that of the additive model."
-        )
     return notes
 
 
@@ -261,73 +273,56 @@ def _display(rows) -> tuple[list[str], list[list[str]], list[str]]:
 
 
 def format_text(rows, scheme, model, notes) -> str:
-    """Aligned plain-text table with a header and footnotes."""
+    """Aligned plain-text table with a header and footnotes.
+
+    An empty line separates the laws; the notes are wrapped at 88 columns.
+    """
     titles, cells, align = _display(rows)
-    widths = [max(len(c) for c in col) for col in zip(titles, *cells, strict=True)]
-
-    def line(vals):
-        return "  ".join(
-            f"{v:{a}{w}}" for v, a, w in zip(vals, align, widths, strict=True)
-        ).rstrip()
-
-    out = [*_header(scheme, model), "", line(titles)]
-    out.append("  ".join("-" * w for w in widths))
-    prev = None
-    for r, c in zip(rows, cells, strict=True):
-        if prev is not None and r["law"] != prev:
-            out.append("")
-        prev = r["law"]
-        out.append(line(c))
+    breaks = [i for i in range(1, len(rows)) if rows[i]["law"] != rows[i - 1]["law"]]
+    table = format_table(titles, cells, "text", align=align, breaks=breaks)
+    text = "\n".join(_header(scheme, model)) + "\n\n" + table
     if notes:
-        out.append("")
-        for note in notes:
-            out.extend(textwrap.wrap(note, 88, subsequent_indent="  "))
-    return "\n".join(out) + "\n"
+        wrapped = [
+            ln for n in notes for ln in textwrap.wrap(n, 88, subsequent_indent="  ")
+        ]
+        text += "\n" + "\n".join(wrapped) + "\n"
+    return text
 
 
 def format_md(rows, scheme, model, notes) -> str:
-    """GitHub-flavoured Markdown table."""
+    """GitHub-flavoured Markdown table; ``|`` and ``*`` are escaped."""
     titles, cells, align = _display(rows)
-
-    def esc(s):
-        return s.replace("|", "\\|").replace("*", "\\*")
-
-    out = [" ".join(_header(scheme, model)), ""]
-    out.append("| " + " | ".join(esc(t) for t in titles) + " |")
-    out.append("|" + "|".join(":---" if a == "<" else "---:" for a in align) + "|")
-    out.extend("| " + " | ".join(esc(v.strip()) for v in c) + " |" for c in cells)
+    table = format_table(titles, cells, "md", align=align, escape=_MD_ESCAPE)
+    text = " ".join(_header(scheme, model)) + "\n\n" + table
     if notes:
-        out.append("")
-        out.extend(esc(n) for n in notes)
-    return "\n".join(out) + "\n"
+        text += "\n" + "\n".join(escape_markdown(n, _MD_ESCAPE) for n in notes) + "\n"
+    return text
 
 
 def format_csv(rows) -> str:
     """CSV with the keys of ``COLUMNS`` as header; floats at full precision."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow(
-            {k: repr(v) if isinstance(v, float) else v for k, v in r.items()}
-        )
-    return buf.getvalue()
+    return format_table(list(COLUMNS), _records(rows), "csv")
 
 
 def format_json(rows, scheme, model, notes) -> str:
     """JSON object: settings, column meanings, rows and notes."""
-    doc = {
+    meta = {
         "quanttheory": __version__,
         "command": "table",
         "scheme": scheme,
         "model": model,
         "variance": 1.0,
         "columns": COLUMNS,
-        "rows": rows,
+        "rows": None,  # the place of the rows in the object
         # the "*" marks a text-table cell; JSON rows carry both curvatures
         "notes": [n.removeprefix("* ") for n in notes],
     }
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    return format_table(list(COLUMNS), _records(rows), "json", meta=meta)
+
+
+def _records(rows) -> list[list]:
+    """The rows of :func:`table_rows` as lists, in the order of ``COLUMNS``."""
+    return [[r[k] for k in COLUMNS] for r in rows]
 
 
 def _cmd_table(args, out) -> int:
@@ -339,8 +334,8 @@ def _cmd_table(args, out) -> int:
         if not bits:
             given = ",".join(map(str, args.bits))
             raise UsageError(
-                f"{PROG} table: error: argument --bits: scheme 'symmetric' needs "
-                f"bits >= 2, got {given} (see '{PROG} table --help')"
+                f"argument --bits: scheme 'symmetric' needs bits >= 2, got {given} "
+                f"(see '{PROG} table --help')"
             )
     rows = table_rows(bits, args.scheme, args.model)
     notes = _notes(rows, skipped)
@@ -355,40 +350,25 @@ def _cmd_table(args, out) -> int:
         if skipped:
             print(f"{PROG} table: note: {notes[0]}", file=sys.stderr)
     out.write(text)
-    return 0
+    return EXIT_OK
 
 
 def _cmd_verify(args, out) -> int:
     from .._verify import run, to_markdown, to_text
 
-    report_path = None
     if args.report is not None:
-        report_path = os.path.abspath(args.report)
-        parent = os.path.dirname(report_path)
-        if not os.path.isdir(parent):
-            raise UsageError(
-                f"{PROG} verify: error: argument --report: directory {parent!r} "
-                "does not exist"
-            )
-        if not report_path.lower().endswith((".md", ".markdown")):
-            raise UsageError(
-                f"{PROG} verify: error: argument --report: {args.report!r} must be "
-                "a Markdown file (.md)"
-            )
+        output_file("--report", args.report, (".md", ".markdown"), atomic=True)
     progress = None if args.no_progress else sys.stderr
     rep = run(bits=args.bits, seed=args.seed, quick=args.quick, progress=progress)
     if args.json:
         out.write(json.dumps([c.to_dict() for c in rep.checks], indent=2) + "\n")
     else:
         out.write(to_text(rep) + "\n")
-    if report_path is not None:
-        tmp = report_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(to_markdown(rep))
-        os.replace(tmp, report_path)
+    if args.report is not None:
+        write_text("--report", args.report, to_markdown(rep))
         if progress is not None:
-            print(f"report written to {report_path}", file=progress)
-    return 0 if rep.passed else 1
+            print(f"report written to {os.path.abspath(args.report)}", file=progress)
+    return EXIT_OK if rep.passed else EXIT_FAILED
 
 
 def build_parser(real_analyze: bool = False) -> argparse.ArgumentParser:
@@ -407,6 +387,7 @@ def build_parser(real_analyze: bool = False) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Analytical theory of uniform quantization (KURE lemmas).",
+        epilog=EXIT_POLICY,
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -498,7 +479,7 @@ def _add_analyze(sub, real: bool) -> None:
 
     def no_torch(args, out):
         raise UsageError(
-            f"{PROG} analyze: error: needs PyTorch ({reason}); install it with "
+            f"needs PyTorch ({reason}); install it with "
             "pip install 'quanttheory[torch]'"
         )
 
@@ -516,8 +497,9 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for bad usage (one line on standard error), 1 if the
-        computation fails.
+        The exit status: 0 on success, 1 if ``verify`` found a failed check,
+        2 for a usage error (one line on standard error; see
+        :mod:`quanttheory._cli.args`).
 
     Examples
     --------
@@ -531,21 +513,20 @@ def main(argv=None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(real_analyze=bool(argv) and argv[0] == "analyze")
+    prog = PROG
     try:
         args = parser.parse_args(argv)
+        prog = f"{PROG} {args.command}"
         return args.func(args, sys.stdout)
-    except UsageError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    except (UsageError, QuantTheoryError) as exc:
+        # a QuantTheoryError is an argument that the engine rejected
+        return usage_exit(exc, prog)
     except SystemExit as exc:  # --help and --version exit through argparse
-        return exc.code if isinstance(exc.code, int) else 0
-    except QuantTheoryError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
     except BrokenPipeError:
         # the reader went away (`quanttheory table | head`): not an error of ours
         _silence_stdout()
-        return 0
+        return EXIT_OK
 
 
 def _silence_stdout():

@@ -1,24 +1,31 @@
 r"""``quanttheory analyze CHECKPOINT``: per-layer analysis of a checkpoint's weights.
 
 The main command line (``quanttheory._cli``) registers this subcommand with
-:func:`add_parser` and dispatches to :func:`run`. Exit codes: 0 on success,
-2 for bad input (missing or unreadable file, a non-float weight, NaN weights,
-no weight at all, bad options), each with one line on standard error.
-Nothing is written before the whole analysis has succeeded, and ``--out``
-goes through a temporary file that is renamed into place, so a failed run
-leaves no partial file.
+:func:`add_parser` and dispatches to :func:`run`. Exit status, as for every
+command (:mod:`quanttheory._cli.args`): 0 on success, 2 for a usage error
+(missing or unreadable file, a non-float weight, NaN weights, no weight at
+all, bad options, an ``--out`` that cannot be written or is a special file),
+each with one line on standard error. Nothing is written before the whole
+analysis has succeeded, and ``--out`` goes through a temporary file that is
+renamed into place, so a failed run leaves no partial file.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
 from .._core.errors import QuantTheoryError
 from .._core.scheme import SCHEMES
 from ..torch import NON_FLOAT, analyze
+from .args import (
+    EXIT_OK,
+    MAX_BITS,
+    UsageError,
+    output_file,
+    usage_exit,
+    write_text,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -31,8 +38,8 @@ def _bits(text: str) -> int:
         b = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= b <= 32:
-        raise argparse.ArgumentTypeError(f"{b} is not in 1..32")
+    if not 1 <= b <= MAX_BITS:
+        raise argparse.ArgumentTypeError(f"{b} is not in 1..{MAX_BITS}")
     return b
 
 
@@ -156,43 +163,21 @@ def _render(res, fmt: str) -> str:
     return text
 
 
-def _write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".quanttheory-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def run(args, out=None) -> int:
     """Run ``quanttheory analyze`` with parsed ``args``; return the exit code.
 
     ``out`` is the stream for the result when ``--out`` is not given
-    (default :data:`sys.stdout`). Errors print one line on standard error
-    and return 2.
+    (default :data:`sys.stdout`). A usage error prints one line on standard
+    error and returns 2.
     """
     out = sys.stdout if out is None else out
     err = sys.stderr
     bar = None
     if not getattr(args, "no_progress", False) and _isatty(err):
         bar = _Bar(err)
-    if args.out is not None:
-        target = os.path.abspath(args.out)
-        if os.path.isdir(target) or not os.path.isdir(os.path.dirname(target)):
-            print(
-                f"{PROG}: error: --out {args.out!r}: not a file in an existing "
-                "directory",
-                file=err,
-            )
-            return 2
     try:
+        if args.out is not None:
+            output_file("--out", args.out, atomic=True)
         res = analyze(
             args.checkpoint,
             bits=args.bits,
@@ -203,30 +188,28 @@ def run(args, out=None) -> int:
             non_float=args.non_float,
             progress=bar,
         )
-    except QuantTheoryError as exc:
+    except (UsageError, QuantTheoryError) as exc:
         if bar is not None:
             bar.close()
-        print(f"{PROG}: error: {_strip(exc)}", file=err)
-        return 2
+        return usage_exit(UsageError(_strip(exc)), PROG)
     if bar is not None:
         bar.close()
     text = _render(res, args.format)
     if args.out is None:
         out.write(text)
         out.flush()
-        return 0
+        return EXIT_OK
     try:
-        _write_atomic(args.out, text)
-    except OSError as exc:
-        print(f"{PROG}: error: cannot write {args.out!r}: {exc.strerror}", file=err)
-        return 2
+        write_text("--out", args.out, text)
+    except UsageError as exc:
+        return usage_exit(exc, PROG)
     print(f"{PROG}: wrote {len(res)} row(s) to {args.out}", file=err)
-    return 0
+    return EXIT_OK
 
 
 def _strip(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text.removeprefix("analyze: ")
+    """The message without the ``analyze:`` that the Python function adds."""
+    return str(exc).removeprefix("analyze: ")
 
 
 def _isatty(stream) -> bool:

@@ -1,13 +1,211 @@
-"""Argument types shared by the subcommands of the command line."""
+"""What the subcommands of the command line share: argument types, the usage
+error and the exit status, and the checks and writes of output files.
+
+Exit status
+-----------
+Every command returns :data:`EXIT_OK` (0) on success, :data:`EXIT_FAILED`
+(1) when ``verify`` found a failed check, and :data:`EXIT_USAGE` (2) for a
+usage error: bad arguments (those the engine rejects included), an input
+that cannot be read, an output file that cannot be written or that is a
+special file (a directory, device, pipe or socket). A usage error is raised
+as :class:`UsageError` and reported by :func:`usage_exit`, in one line on
+standard error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
 
-__all__ = ["MAX_BITS", "parse_bits"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_POLICY",
+    "EXIT_USAGE",
+    "MAX_BITS",
+    "UsageError",
+    "output_file",
+    "parse_bits",
+    "usage_exit",
+    "write_text",
+]
 
 #: Largest bit-width that ``--bits`` accepts.
 MAX_BITS = 32
+
+#: Exit status: success.
+EXIT_OK = 0
+#: Exit status: ``verify`` found a failed check.
+EXIT_FAILED = 1
+#: Exit status: a usage error (bad arguments, unwritable output, special file).
+EXIT_USAGE = 2
+#: The exit status policy in one sentence, for the help texts.
+EXIT_POLICY = (
+    f"Exit status: {EXIT_OK} on success, {EXIT_FAILED} if verify found a failed "
+    f"check, {EXIT_USAGE} for a usage error (bad arguments, an unreadable input, "
+    "an output file that cannot be written or is a special file), reported in "
+    "one line on standard error."
+)
+
+
+class UsageError(Exception):
+    """A usage error of a command: exit status 2, one line on standard error.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, usually starting with the option (``--out x.png: ...``);
+        line breaks and runs of spaces become single spaces.
+    prog : str, optional
+        The command to name in the message (``quanttheory table``); by default
+        the one that :func:`usage_exit` is given.
+    """
+
+    def __init__(self, message, prog: str | None = None) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.prog = prog
+
+
+def usage_exit(error: Exception, prog: str) -> int:
+    r"""Report a usage error on standard error and return :data:`EXIT_USAGE`.
+
+    Parameters
+    ----------
+    error : UsageError or QuantTheoryError
+        The error; a :class:`~quanttheory.QuantTheoryError` is an argument
+        that the engine rejected.
+    prog : str
+        The command, unless ``error`` names its own (:attr:`UsageError.prog`).
+
+    Returns
+    -------
+    int
+        :data:`EXIT_USAGE`.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> from quanttheory._cli.args import UsageError, usage_exit
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     code = usage_exit(UsageError("--bits: 0 is\n outside 1..32"), "quanttheory")
+    >>> code, err.getvalue()
+    (2, 'quanttheory: error: --bits: 0 is outside 1..32\n')
+    """
+    prog = getattr(error, "prog", None) or prog
+    print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def output_file(option: str, text: str, suffixes=(), atomic: bool = False) -> Path:
+    """Check an output file argument before any work is done.
+
+    Parameters
+    ----------
+    option : str
+        The option, for the message (``--out``).
+    text : str
+        The file name as given.
+    suffixes : sequence of str
+        The accepted suffixes, lower case (any if empty).
+    atomic : bool
+        The file is written to a temporary file in its directory and renamed
+        into place (:func:`write_text`), so the directory must be writable.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    UsageError
+        For a suffix not in ``suffixes``, a directory that does not exist, a
+        path that is a directory or another special file (device, pipe,
+        socket), or a file or directory without write permission.
+
+    Examples
+    --------
+    >>> from quanttheory._cli.args import UsageError, output_file
+    >>> output_file("--out", "fig.png", (".png", ".pdf")).name
+    'fig.png'
+    >>> for name, suffixes in [("fig.jpg", (".png", ".pdf")), ("/dev/null", ())]:
+    ...     try:
+    ...         output_file("--out", name, suffixes)
+    ...     except UsageError as exc:
+    ...         print(exc)
+    --out fig.jpg: unsupported format ('.jpg'); use a .png or .pdf file name
+    --out /dev/null: is not a regular file (a device, pipe or socket)
+    """
+    path = Path(text)
+    where = f"{option} {text}"
+    if suffixes and path.suffix.lower() not in suffixes:
+        given = f"'{path.suffix}'" if path.suffix else "no suffix"
+        names = suffixes[-1]
+        if len(suffixes) > 1:
+            names = ", ".join(suffixes[:-1]) + " or " + names
+        raise UsageError(
+            f"{where}: unsupported format ({given}); use a {names} file name"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{where}: directory '{parent}' does not exist")
+    if path.is_dir():
+        raise UsageError(f"{where}: is a directory; give a file name")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot write it ({exc.strerror or exc})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(f"{where}: is not a regular file (a device, pipe or socket)")
+    writable = os.access(path, os.W_OK) if mode is not None else True
+    if atomic or mode is None:
+        writable = writable and os.access(parent, os.W_OK | os.X_OK)
+    if not writable:
+        raise UsageError(f"{where}: cannot write it (permission denied)")
+    return path
+
+
+def write_text(option: str, path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file, then a rename.
+
+    A failed write leaves neither a partial file nor the temporary one.
+
+    Raises
+    ------
+    UsageError
+        If the file cannot be written (``option`` names it in the message).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".quanttheory-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _cannot_write(option, path, exc) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            # the mode that open() gives a new file, not mkstemp's 0o600
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _cannot_write(option, path, exc) from None
+        raise
+
+
+def _cannot_write(option: str, path: str, exc: OSError) -> UsageError:
+    return UsageError(f"{option} {path}: cannot write it ({exc.strerror or exc})")
 
 
 def parse_bits(spec: str) -> list[int]:

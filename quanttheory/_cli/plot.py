@@ -7,24 +7,24 @@ r"""``quanttheory plot``: draw the figures of :mod:`quanttheory.plotting` to a f
 
 The command line module wires this in with :func:`add_parser` (one
 subparser ``plot`` with a sub-command per figure) and dispatches to
-:func:`run`, which returns the exit code: 0 on success, 2 for a bad path,
-format or argument (one line on standard error). matplotlib is imported only
-when a figure is drawn, so ``quanttheory table`` does not pay for it.
+:func:`run`, which returns the exit status of :mod:`quanttheory._cli.args`:
+0 on success, 2 for a usage error (a bad path, format or argument, one line
+on standard error). matplotlib is imported only when a figure is drawn, so
+``quanttheory table`` does not pay for it.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from .. import plotting as qp
 from .._core.errors import QuantTheoryError
 from .._core.scheme import SCHEMES
 from .._empirical.empirical import Empirical
 from .._registry import FAMILIES
-from ..plotting import figures as qp
-from ..plotting.figures import style
-from .args import parse_bits
+from ..plotting import style
+from .args import EXIT_OK, UsageError, output_file, parse_bits, usage_exit
 
 __all__ = ["FORMATS", "KINDS", "add_parser", "run"]
 
@@ -38,10 +38,6 @@ KINDS = {
     "tensor": "histogram, fitted laws, levels and MSE curve of a tensor (.npy)",
 }
 _PROG = "quanttheory plot"
-
-
-class _Error(Exception):
-    """A bad path, format or argument: one line, exit code 2."""
 
 
 # ---------------------------------------------------------------------------
@@ -233,49 +229,34 @@ def _dispatch(args, out=None) -> int:
 # ---------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------
-def _check_out(text: str) -> Path:
-    path = Path(text)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        given = f"'{path.suffix}'" if path.suffix else "no suffix"
-        raise _Error(
-            f"--out {text}: unsupported format ({given}); use a .png, .svg or "
-            ".pdf file name"
-        )
-    parent = path.parent
-    if not parent.is_dir():
-        raise _Error(f"--out {text}: directory '{parent}' does not exist")
-    if path.is_dir():
-        raise _Error(f"--out {text}: is a directory; give a file name")
-    return path
-
-
 def _load_tensor(text: str, key):
     import numpy as np
 
     path = Path(text)
     if not path.is_file():
-        raise _Error(f"--input {text}: no such file")
+        raise UsageError(f"--input {text}: no such file")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
-        raise _Error(f"--input {text}: expected a .npy or .npz file")
+        raise UsageError(f"--input {text}: expected a .npy or .npz file")
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _Error(f"--input {text}: cannot read it as {suffix} ({first})") from None
+        raise UsageError(
+            f"--input {text}: cannot read it as {suffix} ({first})"
+        ) from None
     if suffix == ".npz":
         with data:
             names = list(data.files)
             if key is None:
                 if len(names) != 1:
-                    raise _Error(
+                    raise UsageError(
                         f"--input {text}: holds {len(names)} arrays "
                         f"({', '.join(names) or 'none'}); choose one with --key"
                     )
                 key = names[0]
             if key not in names:
-                raise _Error(
+                raise UsageError(
                     f"--input {text}: has no array {key!r} ({', '.join(names)})"
                 )
             data = data[key]
@@ -283,20 +264,22 @@ def _load_tensor(text: str, key):
     if not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
-        raise _Error(f"--input {text}: dtype {arr.dtype} is not numeric")
+        raise UsageError(f"--input {text}: dtype {arr.dtype} is not numeric")
     try:
         emp = Empirical(arr)
     except QuantTheoryError as exc:
-        raise _Error(f"--input {text}: {exc}") from None
+        raise UsageError(f"--input {text}: {exc}") from None
     if emp.variance == 0:
-        raise _Error(f"--input {text}: all {emp.n} values are equal (constant data)")
+        raise UsageError(
+            f"--input {text}: all {emp.n} values are equal (constant data)"
+        )
     return emp
 
 
 def _draw(args):
     bits = args.bits
     if args.kind != "bits" and len(bits) != 1:
-        raise _Error(f"--bits: plot {args.kind} takes one bit-width, got {bits}")
+        raise UsageError(f"--bits: plot {args.kind} takes one bit-width, got {bits}")
     if args.kind == "mse":
         return qp.plot_mse_curves(
             args.dist,
@@ -317,7 +300,9 @@ def _draw(args):
         )
     if args.kind == "bits":
         if len(bits) < 2:
-            raise _Error(f"--bits: plot bits needs at least two bit-widths, got {bits}")
+            raise UsageError(
+                f"--bits: plot bits needs at least two bit-widths, got {bits}"
+            )
         ref = args.reference_bits or None
         return qp.plot_bitwidth(args.dist, bits, scheme=args.scheme, reference_bits=ref)
     x = _load_tensor(args.input, args.key)
@@ -342,23 +327,22 @@ def run(args) -> int:
     Returns
     -------
     int
-        0 on success; 2 for a bad output path or format, an unreadable
+        0 on success; 2 (a usage error) for a bad output path or format, an
+        output that is a special file or cannot be written, an unreadable
         ``--input`` or arguments that the engine rejects, after one line on
         standard error.
     """
     try:
-        out = _check_out(args.out)
+        out = output_file("--out", args.out, FORMATS)
         fig = _draw(args)
         try:
             with style():  # save-time settings too (reproducible SVG ids)
                 fig.savefig(out, format=out.suffix[1:].lower(), dpi=args.dpi)
         except OSError as exc:
-            raise _Error(
+            raise UsageError(
                 f"--out {args.out}: cannot write it ({exc.strerror or exc})"
             ) from None
-    except (_Error, QuantTheoryError) as exc:
-        msg = str(exc).splitlines()[0]
-        print(f"{_PROG} {args.kind}: error: {msg}", file=sys.stderr)
-        return 2
+    except (UsageError, QuantTheoryError) as exc:
+        return usage_exit(exc, f"{_PROG} {args.kind}")
     print(f"wrote {out}")
-    return 0
+    return EXIT_OK

@@ -31,7 +31,8 @@ __all__ = ["Check", "Report", "findings", "run", "to_markdown", "to_text"]
 # ---------------------------------------------------------------------------
 def _stages(bits, seed, quick) -> list[tuple[str, Callable[[], list[Check]]]]:
     low = [m for m in bits if m <= 8]
-    stages = [
+    return [
+        ("symbolic", lambda: symbolic_checks(bits, quick)),
         ("Lemma 2", lambda: lemma2_checks(bits, quick)),
         ("Lemma 3", lambda: lemma3_checks(bits)),
         ("Lemma 1", lambda: lemma1_checks(low if not quick else low[:3])),
@@ -42,8 +43,6 @@ def _stages(bits, seed, quick) -> list[tuple[str, Callable[[], list[Check]]]]:
             lambda: monte_carlo_checks(low[:3] if quick else low, seed, quick),
         ),
     ]
-    stages.insert(0, ("symbolic", lambda: symbolic_checks(bits, quick)))
-    return stages
 
 
 def run(bits=(1, 2, 3, 4, 5, 6, 7, 8), seed=0, quick=False, progress=None) -> Report:

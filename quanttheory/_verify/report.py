@@ -1,11 +1,23 @@
-"""The rows of ``quanttheory verify`` and the report: text and Markdown."""
+"""The rows of ``quanttheory verify`` and the report: text and Markdown.
+
+Both tables are :func:`quanttheory._core.table.format_table`'s.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
 
+from .._core.table import format_table
+
 __all__ = ["Check", "Report", "check", "to_markdown", "to_text"]
+
+#: Columns of the checks table.
+_HEAD = ["lemma", "check", "method", "error", "tolerance", "result"]
+#: Float formats of its columns: the error and the tolerance.
+_FLOATS = [None, None, None, ".2e", ".1e", None]
+#: The widest the check names may be in the text table.
+_NAME_WIDTH = 70
 
 
 @dataclass(frozen=True)
@@ -50,55 +62,30 @@ def check(name, lemma, method, error, tolerance, detail="") -> Check:
     return Check(name, lemma, method, error, float(tolerance), ok, detail)
 
 
-# ---------------------------------------------------------------------------
-# findings
-# ---------------------------------------------------------------------------
-def fmt_table(header: list[str], rows: list[list]) -> str:
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-
-    cells = [[fmt(v) for v in r] for r in rows]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in cells]
-    return "\n".join(lines)
+def _rows(rep: Report, fail: str) -> list[list]:
+    """The checks as table rows; ``fail`` is the result cell of a failure."""
+    return [
+        [c.lemma, c.name, c.method, c.error, c.tolerance, "pass" if c.passed else fail]
+        for c in rep.checks
+    ]
 
 
 def to_text(rep: Report) -> str:
     """A readable table of all checks, then a summary line."""
-    head = ["lemma", "check", "method", "error", "tolerance", "result"]
-    rows = [
-        [
-            c.lemma,
-            c.name,
-            c.method,
-            f"{c.error:.2e}",
-            f"{c.tolerance:.1e}",
-            "pass" if c.passed else "FAIL",
-        ]
-        for c in rep.checks
-    ]
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-        for i, h in enumerate(head)
-    ]
-    widths[1] = min(widths[1], 70)
-
-    def line(r):
-        cells = [r[i][: widths[i]].ljust(widths[i]) for i in range(len(head))]
-        return "  ".join(cells).rstrip()
-
-    out = [line(head), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
+    table = format_table(
+        _HEAD,
+        _rows(rep, "FAIL"),
+        "text",
+        align="<",
+        floatfmt=_FLOATS,
+        max_width=[None, _NAME_WIDTH, None, None, None, None],
+    )
     n_fail = sum(not c.passed for c in rep.checks)
-    out.append("")
-    out.append(
-        f"{len(rep.checks) - n_fail} passed, {n_fail} failed "
+    return (
+        f"{table}\n{len(rep.checks) - n_fail} passed, {n_fail} failed "
         f"({rep.seconds:.1f} s, bits {','.join(map(str, rep.bits))}, seed {rep.seed}"
         f"{', quick' if rep.quick else ''})"
     )
-    return "\n".join(out)
 
 
 def to_markdown(rep: Report) -> str:
@@ -114,11 +101,5 @@ def to_markdown(rep: Report) -> str:
     for title, body in rep.findings:
         lines += [f"### {title}", "", body, ""]
     lines += ["## Checks", ""]
-    lines.append("| lemma | check | method | error | tolerance | result |")
-    lines.append("|---|---|---|---|---|---|")
-    for c in rep.checks:
-        lines.append(
-            f"| {c.lemma} | {c.name} | {c.method} | {c.error:.2e} | "
-            f"{c.tolerance:.1e} | {'pass' if c.passed else '**FAIL**'} |"
-        )
-    return "\n".join(lines) + "\n"
+    table = format_table(_HEAD, _rows(rep, "**FAIL**"), "md", floatfmt=_FLOATS)
+    return "\n".join(lines) + "\n" + table

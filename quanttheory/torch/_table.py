@@ -2,42 +2,27 @@
 
 No pandas. Every result class of the torch bridge derives from
 :class:`Table`, which needs only ``rows`` (a list of dataclass instances) and
-the class attribute ``columns`` (the column names in display order).
+the class attribute ``columns`` (the column names in display order). The
+text, Markdown, CSV and JSON views are those of
+:func:`quanttheory._core.table.format_table`, the formatter of every table of
+the package.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
-import math
 import os
 from collections.abc import Iterator, Sequence
+
+from .._core.table import format_table
 
 __all__ = ["Table"]
 
 
-def format_value(v, digits: int = 6) -> str:
-    """Short text for a cell: ``%.{digits}g`` floats, ``4x3`` shapes, '' for None."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        return f"{v:.{digits}g}"
+def _cell(v):
+    """A cell for text, Markdown and CSV: a shape tuple as ``4x3`` or ``scalar``."""
     if isinstance(v, tuple):
         return "x".join(str(int(i)) for i in v) if v else "scalar"
-    return str(v)
-
-
-def _json_value(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, tuple):
-        return list(v)
     return v
 
 
@@ -59,7 +44,13 @@ class Table:
         return self.rows[i]
 
     def to_dict(self) -> list[dict]:
-        """One dict per row, keys in column order (a list of row dicts)."""
+        """One dict per row, keys in column order.
+
+        Returns
+        -------
+        list of dict
+            The rows as dicts (:func:`dataclasses.asdict`).
+        """
         return [dataclasses.asdict(r) for r in self.rows]
 
     def _cols(self, columns) -> Sequence[str]:
@@ -74,67 +65,98 @@ class Table:
             )
         return columns
 
+    def _cells(self, cols) -> list[list]:
+        return [[_cell(d[c]) for c in cols] for d in self.to_dict()]
+
     def to_csv(self, path: str | os.PathLike | None = None, columns=None) -> str:
-        """CSV text (full precision, shapes as ``4x3``); also written to ``path``."""
+        """CSV text (full precision, shapes as ``4x3``); also written to ``path``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            File to write the text to as well.
+        columns : 'brief' or sequence of str, optional
+            Columns to write, in this order; default all, ``'brief'`` for the
+            compact view.
+
+        Returns
+        -------
+        str
+            The CSV text, a header line then one line per row.
+
+        Raises
+        ------
+        KeyError
+            For a column that the table does not have.
+        """
         cols = self._cols(columns)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
-        for d in self.to_dict():
-            w.writerow(
-                [
-                    repr(d[c]) if isinstance(d[c], float) else format_value(d[c])
-                    for c in cols
-                ]
-            )
-        text = buf.getvalue()
+        text = format_table(cols, self._cells(cols), "csv")
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
         return text
 
     def to_markdown(self, columns=None, digits: int = 4) -> str:
-        """A Markdown table (``columns='brief'`` for the compact view)."""
+        """A Markdown table (``columns='brief'`` for the compact view).
+
+        Parameters
+        ----------
+        columns : 'brief' or sequence of str, optional
+            Columns to show, in this order; default all.
+        digits : int
+            Significant digits of the floats.
+
+        Returns
+        -------
+        str
+            The table, one line per row after the header.
+
+        Raises
+        ------
+        KeyError
+            For a column that the table does not have.
+        """
         cols = self._cols(columns)
-        lines = ["| " + " | ".join(cols) + " |"]
-        lines.append("|" + "|".join("---" for _ in cols) + "|")
-        for d in self.to_dict():
-            cells = [format_value(d[c], digits).replace("|", "\\|") for c in cols]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        return format_table(cols, self._cells(cols), "md", floatfmt=f".{digits}g")
 
     def to_text(self, columns="brief", digits: int = 4) -> str:
-        """An aligned plain-text table (numbers right-aligned)."""
+        """An aligned plain-text table (numbers right-aligned).
+
+        Parameters
+        ----------
+        columns : 'brief' or sequence of str, optional
+            Columns to show, in this order; default the compact view, ``None``
+            for all.
+        digits : int
+            Significant digits of the floats.
+
+        Returns
+        -------
+        str
+            The table, one line per row after the header and a rule.
+
+        Raises
+        ------
+        KeyError
+            For a column that the table does not have.
+        """
         cols = self._cols(columns)
-        body = [[format_value(d[c], digits) for c in cols] for d in self.to_dict()]
-        widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
-        numeric = [
-            all(_is_number(r[i]) for r in body) if body else False
-            for i in range(len(cols))
-        ]
-
-        def line(cells):
-            return "  ".join(
-                c.rjust(w) if num else c.ljust(w)
-                for c, w, num in zip(cells, widths, numeric, strict=True)
-            ).rstrip()
-
-        out = [line(cols), line(["-" * w for w in widths])]
-        out += [line(r) for r in body]
-        return "\n".join(out) + "\n"
+        return format_table(cols, self._cells(cols), "text", floatfmt=f".{digits}g")
 
     def to_json(self, **meta) -> str:
-        """JSON text: ``meta`` fields, then ``rows`` (NaN as null)."""
-        rows = [{k: _json_value(v) for k, v in d.items()} for d in self.to_dict()]
-        doc = {**meta, "rows": rows}
-        return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+        """JSON text: ``meta`` fields, then ``rows`` (NaN as null).
 
+        Parameters
+        ----------
+        **meta
+            Extra top-level fields, written before ``rows``.
 
-def _is_number(s: str) -> bool:
-    if s in ("", "nan", "inf", "-inf"):
-        return True
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
+        Returns
+        -------
+        str
+            An indented JSON object.
+        """
+        dicts = self.to_dict()
+        header = list(dicts[0]) if dicts else list(self.columns)
+        rows = [list(d.values()) for d in dicts]
+        return format_table(header, rows, "json", meta=meta)

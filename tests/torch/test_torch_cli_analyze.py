@@ -10,12 +10,13 @@ import argparse
 import csv
 import io
 import json
+import os
 
 import pytest
 import torch
 
-from quanttheory.torch import analyze
 from quanttheory._cli.analyze import add_parser, run
+from quanttheory.torch import analyze
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
@@ -128,10 +129,40 @@ def test_bad_input_one_line_exit_2_nothing_written(capsys, tmp_path, case):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_bad_out_directory(capsys, checkpoint, tmp_path):
-    code, _, err = call(capsys, checkpoint, "--out", tmp_path / "no" / "such.csv")
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        ("no/such.csv", "no' does not exist"),
+        ("adir", "is a directory; give a file name"),
+        ("fifo.csv", "is not a regular file (a device, pipe or socket)"),
+        ("/dev/null", "is not a regular file (a device, pipe or socket)"),
+    ],
+)
+def test_bad_out_is_a_usage_error_before_the_analysis(
+    capsys, checkpoint, tmp_path, target, match
+):
+    (tmp_path / "adir").mkdir()
+    os.mkfifo(tmp_path / "fifo.csv")
+    code, out, err = call(capsys, checkpoint, "--out", tmp_path / target)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert err.startswith("quanttheory analyze: error: --out ")
+    assert match in err
+
+
+def test_out_write_failure_is_a_usage_error(capsys, checkpoint, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("quanttheory._cli.args.os.replace", fail)
+    target = tmp_path / "out.csv"
+    code, _, err = call(capsys, checkpoint, "--out", target)
     assert code == 2
-    assert "not a file in an existing directory" in err
+    assert err == (
+        f"quanttheory analyze: error: --out {target}: cannot write it "
+        "(No space left on device)\n"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "model.safetensors"]
 
 
 @pytest.mark.parametrize(
