@@ -60,7 +60,7 @@ Examples
 True
 """
 
-from .peers import (
+from ._peers import (
     ACIQ_GAUSSIAN_ALPHA,
     ACIQ_LAPLACE_ALPHA,
     aciq_alpha,

@@ -15,7 +15,7 @@ pyplot figure is created and nothing is shown. Save with
 * :func:`style`: the shared style, for your own figures.
 """
 
-from .figures import (
+from ._figures import (
     plot_bitwidth,
     plot_mse_curves,
     plot_sensitivity,

@@ -32,15 +32,15 @@ Examples
 '\\frac{2 a}{2^{M} + 1}'
 """
 
-from .core import Step, Symbols, symbols
-from .laws import (
+from ._families import (
     gaussian_additive_mse,
     gaussian_exact_mse,
     laplace_additive_mse,
     laplace_exact_mse,
 )
-from .taylor import SecondOrderExpansion, second_order_expansion
-from .uniform import (
+from ._symbols import Step, Symbols, symbols
+from ._taylor import SecondOrderExpansion, second_order_expansion
+from ._uniform import (
     StationaryPoint,
     UniformCurvature,
     UniformExactMSE,

@@ -26,8 +26,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
         "quanttheory works without it)"
     ) from _exc
 
-from ._analyze import NON_FLOAT as NON_FLOAT  # for the CLI's choices
-from ._analyze import AnalysisResult, TensorReport, analyze
+from ._analyze import NON_FLOAT, AnalysisResult, TensorReport, analyze
 from ._fakequant import fake_quantize, optimal_step, quantized, round_power_of_two
 from ._kure import KURE, kurtosis
 from ._monitor import MonitorHistory, MonitorRecord, SensitivityMonitor
@@ -41,6 +40,7 @@ del _torch
 # import *`` must work without Lightning.
 __all__ = [
     "KURE",
+    "NON_FLOAT",
     "PRESETS",
     "AnalysisResult",
     "MonitorHistory",

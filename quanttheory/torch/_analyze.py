@@ -32,6 +32,8 @@ from ._table import Table
 
 __all__ = ["AnalysisResult", "TensorReport", "analyze"]
 
+#: The choices of ``analyze(non_float=...)``: what to do with a tensor that is
+#: not floating point (analyse its values, skip it, or raise).
 NON_FLOAT = ("auto", "skip", "error")
 
 #: Meaning of each column of :class:`TensorReport` (used by the CLI's JSON).
@@ -66,24 +68,49 @@ COLUMNS = {
 class TensorReport:
     r"""One row of :func:`analyze`: a weight tensor, or one output channel of it.
 
-    Attributes
+    The constructor parameters are also the attributes; ``COLUMNS`` of
+    ``quanttheory.torch._analyze`` describes each in one line.
+
+    Parameters
     ----------
-    name, channel, shape, numel, dtype
-        Identity of the tensor (``channel`` is ``None`` per tensor).
-    mean, std, kurtosis
+    name : str
+        Tensor name in the state dict.
+    channel : int or None
+        Output channel of a per-channel row, ``None`` per tensor.
+    shape : tuple of int
+        Shape of the tensor.
+    numel : int
+        Number of elements analysed.
+    dtype : str
+        Stored dtype.
+    mean, std, kurtosis : float
         Moments of the elements (population, divisor :math:`N`; Pearson
         kurtosis). ``kurtosis`` is NaN for a constant tensor.
-    optimal_step, clip, mse, sqnr_db
+    optimal_step, clip, mse, sqnr_db : float
         :math:`\tilde\Delta`, :math:`\tau_+ = (k_{\max}+o)\tilde\Delta`, the
         MSE and the SQNR at :math:`\tilde\Delta`.
-    gamma, gamma_minus, gamma_plus, gamma_rel
-        :math:`\Gamma` at a relative step error :math:`\varepsilon`: the exact
-        MSE rise at :math:`\tilde\Delta(1\mp\varepsilon)`, their maximum, and
-        the maximum divided by the MSE.
-    gaussian_step, gaussian_mse, laplace_step, laplace_mse, uniform_step, uniform_mse
-        Optimal step and MSE of the centred law of the same variance.
-    note
+    gamma, gamma_minus, gamma_plus, gamma_rel : float
+        :math:`\Gamma` at a relative step error :math:`\varepsilon`: the
+        maximum of the exact MSE rises at :math:`\tilde\Delta(1\mp\varepsilon)`,
+        the two rises, and the maximum divided by the MSE.
+    gaussian_step, gaussian_mse, laplace_step, laplace_mse : float
+        Optimal step and MSE of the centred Gaussian and Laplace laws of the
+        same variance.
+    uniform_step, uniform_mse : float
+        The same for the uniform law.
+    note : str
         Why values are NaN, if they are.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from quanttheory.torch import TensorReport, analyze
+    >>> g = torch.Generator().manual_seed(0)
+    >>> row = analyze({"w": torch.randn(64, 64, generator=g)}, bits=4)[0]
+    >>> isinstance(row, TensorReport), row.name, row.channel, row.shape
+    (True, 'w', None, (64, 64))
+    >>> bool(row.gamma == max(row.gamma_minus, row.gamma_plus))
+    True
     """
 
     name: str
@@ -118,7 +145,24 @@ class AnalysisResult(Table):
     ``to_dict()`` gives a list of row dicts; ``to_csv()``, ``to_markdown()``,
     ``to_text()`` and ``to_json()`` render them (``columns='brief'`` for the
     compact view). ``skipped`` lists ``(name, reason)`` for tensors that were
-    not analysed.
+    not analysed. The constructor parameters are also the attributes.
+
+    Parameters
+    ----------
+    rows : list of TensorReport
+        One row per weight (or channel), in checkpoint order.
+    bits : int
+        Bit-width :math:`M` of the analysis.
+    scheme : str
+        Level set of the analysis.
+    eps : float
+        Relative step error of :math:`\Gamma`.
+    per_channel : bool
+        Whether the rows are output channels.
+    source : str
+        What was analysed (a path, or empty for an in-memory model).
+    skipped : list of (str, str)
+        ``(name, reason)`` of the tensors that were not analysed.
 
     Examples
     --------
@@ -158,7 +202,34 @@ class AnalysisResult(Table):
     )
 
     def most_sensitive(self, k: int = 5, by: str = "gamma_rel") -> list[TensorReport]:
-        """The ``k`` rows with the largest ``by`` (NaN last)."""
+        """The ``k`` rows with the largest ``by`` (NaN last).
+
+        Parameters
+        ----------
+        k : int
+            Number of rows.
+        by : str
+            Column to rank by.
+
+        Returns
+        -------
+        list of TensorReport
+            At most ``k`` rows, largest first.
+
+        Raises
+        ------
+        KeyError
+            For a column that the table does not have.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from quanttheory.torch import analyze
+        >>> g = torch.Generator().manual_seed(0)
+        >>> w = {"a": torch.randn(32, 32, generator=g), "b": torch.rand(32, 32)}
+        >>> [r.name for r in analyze(w, bits=4).most_sensitive(1, by="kurtosis")]
+        ['a']
+        """
         if by not in self.columns:
             raise KeyError(f"unknown column {by!r}")
 
@@ -169,6 +240,19 @@ class AnalysisResult(Table):
         return sorted(self.rows, key=key, reverse=True)[:k]
 
     def to_json(self, **meta) -> str:
+        """JSON text: the settings, ``columns`` and ``skipped``, then ``rows``.
+
+        Parameters
+        ----------
+        **meta
+            Extra top-level fields; they override the settings of the same
+            name.
+
+        Returns
+        -------
+        str
+            An indented JSON object (NaN as null).
+        """
         base = {
             "source": self.source,
             "bits": self.bits,
@@ -379,6 +463,10 @@ def analyze(
         values, a non-float weight (see ``non_float``), no weight at all,
         or bad arguments. Messages name the tensor.
 
+    See Also
+    --------
+    quanttheory.optimal_step, quanttheory.sensitivity, quantized
+
     Notes
     -----
     **Memory.** Tensors are read one at a time and handed to the engine in
@@ -399,10 +487,6 @@ def analyze(
 
     Constant tensors get NaN kurtosis and model columns; all-zero tensors
     also get NaN step, MSE and :math:`\Gamma` (with a ``note``).
-
-    See Also
-    --------
-    quanttheory.optimal_step, quanttheory.sensitivity, quantized
 
     References
     ----------

@@ -27,8 +27,15 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .._core.checks import check_bits
-from .core import Step, in_powers_of_two, is_zero, sign_for_bits, symbols, tidy_powers
-from .taylor import SecondOrderExpansion, second_order_expansion
+from ._symbols import (
+    Step,
+    in_powers_of_two,
+    is_zero,
+    sign_for_bits,
+    symbols,
+    tidy_powers,
+)
+from ._taylor import SecondOrderExpansion, second_order_expansion
 
 __all__ = [
     "StationaryPoint",
@@ -62,7 +69,9 @@ def _f(e: sp.Expr) -> sp.Expr:
 class UniformMSE:
     r"""Lemma 2, derived from the seed's Eq. (6). See :func:`uniform_mse`.
 
-    Attributes
+    The constructor parameters are also the attributes.
+
+    Parameters
     ----------
     expr : sympy.Expr
         :math:`\mathrm{MSE}(X_U, \Delta)` in ``a``, ``Delta`` and ``M``.
@@ -81,6 +90,13 @@ class UniformMSE:
         The exact cell sum with every level occupied, for comparison.
     text : str
         The finding about the domain, in words.
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> res = symbolic.uniform_mse()
+    >>> isinstance(res, symbolic.UniformMSE), res.tau, res.seed_domain
+    (True, 2**(M - 1)*Delta, Interval.Lopen(0, 2**(1 - M)*a))
     """
 
     expr: sp.Expr
@@ -125,7 +141,7 @@ def uniform_mse() -> UniformMSE:
 
     See Also
     --------
-    uniform_exact_mse : the exact MSE for every step.
+    uniform_exact_mse : The exact MSE for every step.
     uniform_optimal_steps : Lemma 3.
 
     Notes
@@ -232,9 +248,10 @@ def uniform_mse() -> UniformMSE:
 class UniformExactMSE:
     r"""The exact MSE of the uniform law, piecewise in the step.
 
-    See :func:`uniform_exact_mse`.
+    See :func:`uniform_exact_mse`. The constructor parameters are also the
+    attributes.
 
-    Attributes
+    Parameters
     ----------
     n : sympy.Symbol
         Number of occupied positive levels (levels :math:`1..n` meet
@@ -252,6 +269,7 @@ class UniformExactMSE:
     lemma2 : sympy.Expr
         Branch :math:`n = 2^{M-1}`, which is Lemma 2.
     lemma2_domain : sympy.Interval
+        Where ``lemma2`` is the exact MSE, :math:`0 < \Delta \le 2a/(2^M-1)`.
     next_branch : sympy.Expr
         Branch :math:`n = 2^{M-1}-1`.
     next_domain : sympy.Interval
@@ -265,7 +283,19 @@ class UniformExactMSE:
         One expression for every :math:`\Delta>0`: ``branch`` with
         :math:`n = \min(2^{M-1}, \lfloor a/\Delta + 1/2\rfloor)`.
     steps : tuple of Step
+        The cell integrals on branch :math:`n` (zero cell, full cells, cut
+        cell), their sum, the beyond-range value and the derivative.
     text : str
+        The branches and their domains, in words.
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> ex = symbolic.uniform_exact_mse()
+    >>> isinstance(ex, symbolic.UniformExactMSE), ex.full_cells, ex.lemma2_domain
+    (True, 2*n - 1, Interval.Lopen(0, 2*a/(2**M - 1)))
+    >>> [st.label for st in ex.steps][:2]
+    ['zero cell', 'full cells 1..n-1 (one side)']
     """
 
     n: sp.Symbol
@@ -461,13 +491,19 @@ def uniform_exact_mse() -> UniformExactMSE:
 class StationaryPoint:
     r"""A root of :math:`\partial\,\mathrm{MSE}/\partial\Delta` for Lemma 2.
 
-    Attributes
+    The ``roots`` of :func:`uniform_optimal_steps`; the constructor
+    parameters are also the attributes.
+
+    Parameters
     ----------
     step : sympy.Expr
+        The root :math:`\Delta`, in ``a`` and ``M``.
     kind : str
         ``'minimum'`` or ``'maximum'`` of Lemma 2's cubic (from the sign of
         the second derivative).
     second_derivative : sympy.Expr
+        :math:`\partial^2\mathrm{MSE}/\partial\Delta^2` of the cubic at the
+        root.
     mse : sympy.Expr
         The cubic at the root.
     in_seed_domain : bool
@@ -479,6 +515,16 @@ class StationaryPoint:
     mse_is_granular : bool
         Whether the MSE there equals :math:`\Delta^2/12`.
     text : str
+        What the root is, in words.
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> best = symbolic.uniform_optimal_steps().minimiser
+    >>> isinstance(best, symbolic.StationaryPoint), best.step, best.kind
+    (True, 2*a/(2**M + 1), 'minimum')
+    >>> best.mse, best.mse_is_granular, best.in_seed_domain
+    (a**2/(3*(2**M + 1)**2), True, True)
     """
 
     step: sp.Expr
@@ -496,9 +542,10 @@ class StationaryPoint:
 class UniformOptimalSteps:
     r"""Both roots of Lemma 3 and the approximation :math:`2a/2^M`.
 
-    See :func:`uniform_optimal_steps`.
+    See :func:`uniform_optimal_steps`. The constructor parameters are also
+    the attributes.
 
-    Attributes
+    Parameters
     ----------
     derivative : sympy.Expr
         :math:`\partial\,\mathrm{MSE}/\partial\Delta` of Lemma 2, factored.
@@ -515,11 +562,23 @@ class UniformOptimalSteps:
     relative_error_vs_approximation : sympy.Expr
         :math:`(\tilde\Delta - 2a/2^M)/(2a/2^M) = -1/(2^M+1)`.
     mse_at_approximation : sympy.Expr
+        :math:`\mathrm{MSE}(2a/2^M)` from Lemma 2.
     mse_excess : sympy.Expr
         :math:`\mathrm{MSE}(2a/2^M) - \mathrm{MSE}(\tilde\Delta)`.
     mse_excess_relative : sympy.Expr
         ``mse_excess`` over :math:`\mathrm{MSE}(\tilde\Delta)`.
     text : str
+        The roots, which one is the optimum, and the approximation's cost, in
+        words.
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> opt = symbolic.uniform_optimal_steps()
+    >>> isinstance(opt, symbolic.UniformOptimalSteps), opt.approximation
+    (True, 2*a/2**M)
+    >>> opt.mse_at_approximation
+    a**2/(3*4**M)
     """
 
     derivative: sp.Expr
@@ -686,7 +745,9 @@ _powers = tidy_powers
 class UniformCurvature:
     r"""Second derivative of the uniform MSE. See :func:`uniform_curvature`.
 
-    Attributes
+    The constructor parameters are also the attributes.
+
+    Parameters
     ----------
     expr : sympy.Expr
         :math:`\partial^2\mathrm{MSE}/\partial\Delta^2` on Lemma 2's branch.
@@ -704,6 +765,15 @@ class UniformCurvature:
         :math:`D''` on branch :math:`n` of :func:`uniform_exact_mse`.
     third_derivative : sympy.Expr
         :math:`\partial^3\mathrm{MSE}/\partial\Delta^3` on Lemma 2's branch.
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> c = symbolic.uniform_curvature()
+    >>> isinstance(c, symbolic.UniformCurvature), c.domain
+    (True, Interval.Lopen(0, 2*a/(2**M - 1)))
+    >>> c.third_derivative
+    -2**(M - 2)*(4**M - 1)/a
     """
 
     expr: sp.Expr
@@ -786,9 +856,10 @@ def uniform_curvature() -> UniformCurvature:
 class UniformSensitivity:
     r"""Lemma 1 for the uniform law at Lemma 3's optimum.
 
-    See :func:`uniform_sensitivity`.
+    See :func:`uniform_sensitivity`. The constructor parameters are also the
+    attributes.
 
-    Attributes
+    Parameters
     ----------
     step : sympy.Expr
         :math:`\tilde\Delta = 2a/(2^M+1)`.
@@ -813,7 +884,18 @@ class UniformSensitivity:
     next_radius : sympy.Expr
         Distance from :math:`\tilde\Delta` to :math:`2a/(2^M-3)` (:math:`M\ge2`).
     expansion : SecondOrderExpansion
+        :func:`second_order_expansion` of Lemma 2 at :math:`\tilde\Delta`.
     text : str
+        :math:`\Gamma`, the radius and what Lemma 1 misses, in words.
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> sens = symbolic.uniform_sensitivity()
+    >>> isinstance(sens, symbolic.UniformSensitivity), sens.step, sens.curvature
+    (True, 2*a/(2**M + 1), 2**(M - 1))
+    >>> sens.expansion.stationary
+    True
     """
 
     step: sp.Expr

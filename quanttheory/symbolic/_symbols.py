@@ -35,7 +35,10 @@ __all__ = ["Step", "Symbols", "symbols"]
 class Symbols:
     r"""The shared symbols of :mod:`quanttheory.symbolic`, with assumptions.
 
-    Attributes
+    Built once by :func:`symbols`; the constructor parameters are also the
+    attributes.
+
+    Parameters
     ----------
     a : sympy.Symbol
         Half-width of the uniform law on :math:`[-a, a]`, positive.
@@ -56,6 +59,13 @@ class Symbols:
     n : sympy.Symbol
         Number of occupied positive levels of the uniform law (a
         non-negative integer; see :func:`uniform_exact_mse`).
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> s = symbolic.symbols()
+    >>> isinstance(s, symbolic.Symbols), s.M, s.a.is_positive
+    (True, M, True)
     """
 
     a: sp.Symbol
@@ -119,7 +129,29 @@ def symbols() -> Symbols:
 
 @dataclass(frozen=True)
 class Step:
-    """One line of a derivation: what is computed, the result, and how."""
+    """One line of a derivation: what is computed, the result, and how.
+
+    The ``steps`` of :func:`uniform_mse` and :func:`uniform_exact_mse` are
+    tuples of these; the constructor parameters are also the attributes.
+
+    Parameters
+    ----------
+    label : str
+        What is computed, e.g. ``'E[(x - tau)^2 | x > tau]'``.
+    expr : sympy.Expr
+        The result.
+    remark : str
+        How it is obtained (the integral, the equation of the seed).
+
+    Examples
+    --------
+    >>> from quanttheory import symbolic
+    >>> first = symbolic.uniform_mse().steps[0]
+    >>> first.label, first.expr
+    ('E[(x - tau)^2 | x > tau]', (a - tau)**2/3)
+    >>> first.remark
+    'Eq. (7): int_tau^a (x-tau)^2/(a-tau) dx'
+    """
 
     label: str
     expr: sp.Expr

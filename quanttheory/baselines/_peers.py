@@ -141,7 +141,7 @@ def _aciq_gaussian_ratio(bits: int) -> float:
 
 
 def aciq_alpha(bits, law="gaussian"):
-    r"""ACIQ's optimal clip per unit scale, the minimiser of its noise model.
+    r"""The ACIQ clip per unit scale, the minimiser of its noise model.
 
     ACIQ models the MSE of a :math:`2^M`-level grid clipped at
     :math:`\pm\alpha` (step :math:`\Delta = 2\alpha/2^M`) as clipping noise
@@ -189,7 +189,7 @@ def aciq_alpha(bits, law="gaussian"):
     The repository's two-decimal tables (:data:`ACIQ_GAUSSIAN_ALPHA`,
     :data:`ACIQ_LAPLACE_ALPHA`) are these values truncated to two decimals,
     except three entries that are rounded (Gaussian :math:`M=1`, Laplace
-    :math:`M=0` and :math:`M=4`); ``tests/test_baselines.py`` checks every
+    :math:`M=0` and :math:`M=4`); ``tests/baselines/test_baselines.py`` checks every
     entry against its rule.
 
     References
@@ -242,7 +242,7 @@ def _table_ratio(func: str, table: dict, bits: int) -> float:
 
 
 def aciq_gaussian(sigma, bits, scheme="signed", *, table=False) -> float:
-    r"""ACIQ's step for a Gaussian prior: the clip that minimises its model.
+    r"""The ACIQ step for a Gaussian prior: the clip that minimises its model.
 
     .. math::
 
@@ -319,7 +319,7 @@ def aciq_gaussian(sigma, bits, scheme="signed", *, table=False) -> float:
 
 
 def aciq_laplace(b, bits, scheme="signed", *, table=False) -> float:
-    r"""ACIQ's step for a Laplace prior: :math:`\alpha^* = b\,W_0(3\cdot4^M)`.
+    r"""The ACIQ step for a Laplace prior: :math:`\alpha^* = b\,W_0(3\cdot4^M)`.
 
     .. math::
 
@@ -413,7 +413,7 @@ def _octav_clip(absx: np.ndarray, bits: int, iters: int, init: float) -> float:
 
 
 def octav(samples, bits, scheme="signed", iters=10, init=None) -> float:
-    r"""OCTAV's clip: the Newton fixed point of its MSE model.
+    r"""The OCTAV clip: the Newton fixed point of its MSE model.
 
     OCTAV models the MSE of a :math:`2^B`-level grid clipped at :math:`s` as
 
@@ -669,7 +669,7 @@ def _grid_scores(x: np.ndarray, s: Scheme, n: int):
 
 
 def grid_search(samples, bits, n=100, scheme="signed") -> float:
-    r"""torchao's ``AffineQuantizedMSEObserver`` search: the best of ``n`` clips.
+    r"""The search of torchao's ``AffineQuantizedMSEObserver``: best of ``n`` clips.
 
     .. math::
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .core import in_powers_of_two, is_zero, symbols, tidy_powers
+from ._symbols import in_powers_of_two, is_zero, symbols, tidy_powers
 
 __all__ = ["SecondOrderExpansion", "second_order_expansion"]
 
@@ -15,7 +15,10 @@ __all__ = ["SecondOrderExpansion", "second_order_expansion"]
 class SecondOrderExpansion:
     r"""Taylor expansion of :math:`D(\Delta)` to second order around a point.
 
-    Attributes
+    Returned by :func:`second_order_expansion`; the constructor parameters
+    are also the attributes.
+
+    Parameters
     ----------
     point : sympy.Expr
         Expansion point :math:`\Delta_0`.
@@ -35,6 +38,18 @@ class SecondOrderExpansion:
         Whether :math:`D'(\Delta_0) = 0` (None: sympy could not decide).
     text : str
         What the first-order term does at this point.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from quanttheory import symbolic
+    >>> s = symbolic.symbols()
+    >>> d = (s.Delta - 1) ** 2 + s.Delta**3
+    >>> t = symbolic.second_order_expansion(d, s.Delta, sympy.Integer(1))
+    >>> isinstance(t, symbolic.SecondOrderExpansion), t.point, t.gamma
+    (True, 1, 4*epsilon**2)
+    >>> t.taylor
+    4*epsilon**2 + 3*epsilon + 1
     """
 
     point: sp.Expr
@@ -99,7 +114,7 @@ def second_order_expansion(expr, variable=None, point=None, eps=None):
 
     See Also
     --------
-    uniform_sensitivity : this expansion for Lemma 2 at Lemma 3's optimum.
+    uniform_sensitivity : This expansion for Lemma 2 at Lemma 3's optimum.
 
     Notes
     -----

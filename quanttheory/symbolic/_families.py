@@ -25,7 +25,7 @@ import itertools
 import sympy as sp
 
 from .._core.scheme import get_scheme
-from .core import generic_branch, level_set, symbols
+from ._symbols import generic_branch, level_set, symbols
 
 __all__ = [
     "gaussian_additive_mse",
