@@ -52,6 +52,10 @@ autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+# Validate every docstring that autodoc renders (a warning, so an error under
+# -W) with the codes of tests/api/test_docstrings.py: all but ES01, SA01 and
+# SA04; that test also enforces EX01 for the names in an ``__all__``.
+numpydoc_validation_checks = {"all", "ES01", "SA01", "SA04", "EX01"}
 
 # -- MyST -----------------------------------------------------------------------
 myst_heading_anchors = 3

@@ -22,7 +22,10 @@ __all__ = ["MonteCarloResult", "monte_carlo_mse"]
 class MonteCarloResult:
     r"""A Monte Carlo estimate of :math:`E[(X-Q(X))^2]`.
 
-    Attributes
+    Returned by :func:`monte_carlo_mse`; the constructor parameters are also
+    the attributes.
+
+    Parameters
     ----------
     mean : float
         Sample mean of the squared error.
@@ -56,7 +59,8 @@ class MonteCarloResult:
 
         Returns
         -------
-        (float, float)
+        tuple of float
+            ``(low, high)``, the interval's ends.
 
         Notes
         -----
@@ -105,10 +109,13 @@ def monte_carlo_mse(
     Parameters
     ----------
     dist : Distribution
+        The law of :math:`X` (it provides the sampler).
     step : float
         Quantization step :math:`\Delta > 0`.
     bits : int
+        Bit-width :math:`M \ge 1`.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set (see :data:`quanttheory.SCHEMES`).
     n : int
         Number of samples.
     rng : None, int or numpy.random.Generator
@@ -122,6 +129,8 @@ def monte_carlo_mse(
     Returns
     -------
     MonteCarloResult
+        The sample mean of the squared error, its standard error, the
+        sample count and the standard deviation.
 
     See Also
     --------

@@ -215,13 +215,18 @@ def mse_derivative(dist, step, bits, order=1, *, scheme="paper", model="exact", 
     Parameters
     ----------
     dist : Distribution
+        :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
+        :func:`from_scipy` or :class:`Empirical`.
     step : float or array_like
         Step(s) :math:`\Delta > 0`.
     bits : int
+        Bit-width :math:`M`.
     order : {1, 2}
         Derivative order.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`levels`.
     model : {'exact', 'additive'}
+        Derivative of the true MSE or of the additive-noise model.
     side : {1, -1}
         Where the derivative jumps, return the right (+1) or left (-1)
         limit. Ignored where the derivative is continuous.
@@ -229,11 +234,17 @@ def mse_derivative(dist, step, bits, order=1, *, scheme="paper", model="exact", 
     Returns
     -------
     float or ndarray
+        :math:`\partial^{k}\mathrm{MSE}/\partial\Delta^{k}` for ``k = order``:
+        a float for scalar ``step``, else an array of the shape of ``step``.
 
     Raises
     ------
     InvalidArgument
         For invalid arguments, or ``order`` not in {1, 2}.
+
+    See Also
+    --------
+    mse, sensitivity
 
     Notes
     -----
@@ -276,10 +287,6 @@ def mse_derivative(dist, step, bits, order=1, *, scheme="paper", model="exact", 
       a step function; its (zero) derivative between jumps is used.
     * :func:`from_scipy` laws get :math:`f'` through integration by parts,
       which costs about :math:`(\sigma/\Delta)^2` ulps in :math:`D''`.
-
-    See Also
-    --------
-    mse, sensitivity
 
     References
     ----------

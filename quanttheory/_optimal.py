@@ -49,8 +49,12 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     Parameters
     ----------
     dist : Distribution
+        :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
+        :func:`from_scipy` or :class:`Empirical`.
     bits : int
+        Bit-width :math:`M`.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`levels`.
     model : {'exact', 'additive'}
         Minimise the true MSE or the additive-noise model.
 
@@ -64,6 +68,10 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     InvalidArgument
         For invalid arguments, or :class:`Empirical` data that are all zero
         (every step, or none, is optimal).
+
+    See Also
+    --------
+    mse, sensitivity
 
     Notes
     -----
@@ -99,10 +107,6 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     Where several steps reach the same minimum (e.g. constant data), the
     largest of those found is returned (the search covers steps up to twice
     the one that clips nothing).
-
-    See Also
-    --------
-    mse, sensitivity
 
     References
     ----------

@@ -35,12 +35,17 @@ def sensitivity(
     Parameters
     ----------
     dist : Distribution
+        :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
+        :func:`from_scipy` or :class:`Empirical`.
     bits : int
+        Bit-width :math:`M`.
     eps : float or array_like
         Signed absolute step error(s) :math:`\varepsilon = \Delta' - \tilde\Delta`.
         Vectorised.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`levels`.
     model : {'exact', 'additive'}
+        The true MSE or the additive-noise model.
     step : float, optional
         Expansion point; ``None`` means :math:`\tilde\Delta` from
         :func:`optimal_step` (same scheme and model).
@@ -56,6 +61,10 @@ def sensitivity(
     ------
     InvalidArgument
         For non-finite ``eps``, or ``step + eps <= 0`` with ``taylor=False``.
+
+    See Also
+    --------
+    mse_derivative, optimal_step
 
     Notes
     -----
@@ -78,15 +87,11 @@ def sensitivity(
     .. [1] M. Shkolnik et al., "Robust Quantization: One Model to Rule Them
        All", NeurIPS 2020, arXiv:2002.07686, Lemma 1.
 
-    See Also
-    --------
-    mse_derivative, optimal_step
-
     Examples
     --------
     >>> import quanttheory as qt
     >>> u = qt.Uniform(1.0)
-    >>> # curvature at 2a/(2^M+1) is 2^(M+1)(2^M+2)/(2^M+1)... = 8 for M=4
+    >>> # curvature at 2a/(2^M+1) is 2^(M-1) = 8 for M=4: 8 * 0.01^2 / 2
     >>> [round(v, 12) for v in qt.sensitivity(u, 4, [-0.01, 0.01]).tolist()]
     [0.0004, 0.0004]
     >>> round(qt.sensitivity(u, 4, -0.01, taylor=False), 12)  # Lemma 2 is cubic
@@ -146,13 +151,18 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
     Parameters
     ----------
     dist : Empirical
+        The data.
     step : float
+        Step :math:`\Delta > 0` at which the curvature is estimated.
     bits : int
+        Bit-width :math:`M`.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`quanttheory.levels`.
 
     Returns
     -------
     float
+        :math:`\bar D''(\Delta)`.
 
     Examples
     --------
@@ -184,15 +194,22 @@ def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):
     Parameters
     ----------
     dist : Distribution
+        :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
+        :func:`from_scipy` or :class:`Empirical`.
     step : float or array_like
+        Quantization step(s) :math:`\Delta > 0`. Vectorised.
     bits : int
+        Bit-width :math:`M`.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
+        Level set, see :func:`levels`.
     model : {'exact', 'additive'}
+        The true MSE or the additive-noise model.
 
     Returns
     -------
     float or ndarray
-        ``inf`` where the MSE is exactly zero (e.g. data on the grid).
+        The SQNR in dB, with the shape of ``step``; ``inf`` where the MSE is
+        exactly zero (e.g. data on the grid).
 
     See Also
     --------

@@ -42,7 +42,7 @@ __all__ = ["bit_widths", "distributions", "empirical", "schemes", "steps", "tens
 
 
 def bit_widths(min_value: int = 1, max_value: int = 8) -> st.SearchStrategy[int]:
-    """Bit-widths in ``[min_value, max_value]``.
+    """Draw bit-widths in ``[min_value, max_value]``.
 
     Parameters
     ----------
@@ -52,6 +52,7 @@ def bit_widths(min_value: int = 1, max_value: int = 8) -> st.SearchStrategy[int]
     Returns
     -------
     SearchStrategy[int]
+        Integers, shrinking towards ``min_value``.
 
     Examples
     --------
@@ -79,6 +80,7 @@ def schemes(exclude=()) -> st.SearchStrategy[str]:
     Returns
     -------
     SearchStrategy[str]
+        Names from :data:`quanttheory.SCHEMES`, shrinking towards the first.
 
     Examples
     --------
@@ -86,7 +88,6 @@ def schemes(exclude=()) -> st.SearchStrategy[str]:
     >>> from quanttheory import strategies as qst
     >>> find(qst.schemes(exclude=["paper"]), lambda s: True)
     'midrise'
-
     """
     names = [s for s in SCHEMES if s not in set(exclude)]
     if not names:
@@ -110,6 +111,7 @@ def distributions(
     Returns
     -------
     SearchStrategy[Distribution]
+        Members of the families built with ``with_variance``.
 
     Examples
     --------
@@ -142,19 +144,24 @@ def steps(
     min_ratio: float = 0.125,
     max_ratio: float = 8.0,
 ) -> st.SearchStrategy[float]:
-    r"""Steps around the optimum: :math:`r\,\tilde\Delta` with ``r`` log-uniform.
+    r"""Draw steps around the optimum: :math:`r\,\tilde\Delta`, ``r`` log-uniform.
 
     Parameters
     ----------
     dist : Distribution
+        The law whose optimal step :math:`\tilde\Delta` is the centre.
     bits : int
+        Bit-width :math:`M`.
     scheme : str
+        Level set (see :func:`quanttheory.levels`).
     min_ratio, max_ratio : float
         Range of :math:`\Delta/\tilde\Delta`.
 
     Returns
     -------
     SearchStrategy[float]
+        Steps :math:`\Delta > 0`, computed once from
+        :func:`quanttheory.optimal_step`.
 
     Examples
     --------
@@ -183,7 +190,7 @@ def tensors(
     dtype=np.float32,
     max_size: int = 4096,
 ) -> st.SearchStrategy[np.ndarray]:
-    """Arrays of samples drawn from a distribution, as a weight tensor would be.
+    """Draw arrays of samples from a distribution, as a weight tensor would be.
 
     The array is a function of a drawn seed, so hypothesis can replay and
     shrink it (towards seed 0 and smaller shapes).
@@ -203,6 +210,7 @@ def tensors(
     Returns
     -------
     SearchStrategy[numpy.ndarray]
+        Arrays of the given ``dtype`` and shape.
 
     Examples
     --------
@@ -234,6 +242,18 @@ def tensors(
 
 def empirical(dist: Distribution | None = None, max_size: int = 4096):
     """:class:`Empirical` laws of drawn tensors (see :func:`tensors`).
+
+    Parameters
+    ----------
+    dist : Distribution, optional
+        Source law; default a drawn one from :func:`distributions`.
+    max_size : int
+        Largest number of samples.
+
+    Returns
+    -------
+    SearchStrategy[Empirical]
+        Empirical laws of float64 arrays of a drawn shape.
 
     Examples
     --------

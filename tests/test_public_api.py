@@ -1,4 +1,6 @@
-"""The public namespace: exports, docstrings and import side effects.
+"""The public namespace: exports and import side effects.
+
+The docstrings are validated with numpydoc in ``tests/api/test_docstrings.py``.
 
 The export checks follow Hypothesis' ``_check_exports`` (in
 ``hypothesis/strategies/__init__.py``): every public-looking name bound in
@@ -9,14 +11,11 @@ and everything listed exists.
 from __future__ import annotations
 
 import ast
-import inspect
 import re
 import subprocess
 import sys
 import types
 from pathlib import Path
-
-import pytest
 
 import quanttheory as qt
 
@@ -84,89 +83,6 @@ def test_version_matches_pyproject():
 
 def test_ships_py_typed():
     assert (ROOT / "quanttheory" / "py.typed").is_file()
-
-
-# ---------------------------------------------------------------------------
-# numpydoc docstrings
-# ---------------------------------------------------------------------------
-
-
-def _sections(doc: str) -> dict[str, str]:
-    """numpydoc sections: a title line underlined by dashes, then its body."""
-    lines = inspect.cleandoc(doc).splitlines()
-    heads = [
-        i
-        for i in range(len(lines) - 1)
-        if lines[i].strip()
-        and re.fullmatch(r"-{3,}", lines[i + 1].strip())
-        and len(lines[i + 1].strip()) >= len(lines[i].strip())
-    ]
-    out = {}
-    for j, i in enumerate(heads):
-        end = heads[j + 1] if j + 1 < len(heads) else len(lines)
-        out[lines[i].strip()] = "\n".join(lines[i + 2 : end])
-    return out
-
-
-def _documented_parameters(body: str) -> set[str]:
-    """Names from ``name : type`` lines (and ``a, b : type``) of a section."""
-    names = set()
-    for line in body.splitlines():
-        if line and not line[0].isspace():
-            head = line.split(":", 1)[0]
-            for part in head.split(","):
-                names.add(part.strip().lstrip("*"))
-    return names
-
-
-def _callables():
-    out = []
-    for name in qt.__all__:
-        obj = getattr(qt, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseException):
-            continue  # exception classes: a one-line docstring is the norm
-        if callable(obj):
-            out.append(pytest.param(name, obj, id=name))
-    return out
-
-
-@pytest.mark.parametrize(("name", "obj"), _callables())
-def test_public_callable_has_numpydoc_sections(name, obj):
-    doc = obj.__doc__
-    assert doc, f"{name} has no docstring"
-    sections = _sections(doc)
-    if inspect.isclass(obj):
-        # numpydoc: a class documents its constructor's Parameters (a
-        # dataclass may list them as Attributes) and has no Returns section;
-        # a class whose constructor takes nothing needs no Parameters
-        required = ["Examples"]
-        if _constructor_parameters(obj) and "Attributes" not in sections:
-            required.insert(0, "Parameters")
-    else:
-        required = ["Parameters", "Returns", "Examples"]
-    missing = [s for s in required if s not in sections]
-    assert missing == [], f"{name}: missing sections {missing}"
-    assert ">>>" in sections["Examples"], f"{name}: Examples without a doctest"
-
-
-def _constructor_parameters(obj) -> list[str]:
-    target = obj.__init__ if inspect.isclass(obj) else obj
-    if target is object.__init__:
-        return []
-    return [
-        p.name
-        for p in inspect.signature(target).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-
-
-@pytest.mark.parametrize(("name", "obj"), _callables())
-def test_every_parameter_is_documented(name, obj):
-    params = _constructor_parameters(obj)
-    sections = _sections(obj.__doc__ or "")
-    body = sections.get("Parameters", "") + "\n" + sections.get("Attributes", "")
-    undocumented = [p for p in params if p not in _documented_parameters(body)]
-    assert undocumented == [], f"{name}: undocumented parameters {undocumented}"
 
 
 # ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class Distribution:
     ``_lower_tail`` unless ``_symmetric = True``), ``_sample``, and
     optionally ``_dpdf``, ``_breakpoints`` and ``_jumps``; see the module
     docstring of ``quanttheory._core.distribution`` and
-    ``tests/test_custom_family.py`` for a complete example.
+    ``tests/laws/test_custom_family.py`` for a complete example.
 
     Examples
     --------

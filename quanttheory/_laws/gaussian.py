@@ -23,7 +23,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # 30-point Gauss-Legendre rule on [0, 10] with the normal density folded into
 # the weights: _GL_WEIGHTS[i] = w_i * phi(u_i) at the stored (rounded) node
 # u_i = _GL_NODES[i], each value correctly rounded from 60-digit mpmath.
-# Generated (and re-checked in tests/test_gaussian_tails.py) by
+# Generated (and re-checked in tests/laws/test_gaussian_tails.py) by
 #
 #     from mpmath import mp, mpf
 #     with mp.workdps(60):
@@ -144,7 +144,7 @@ def _gaussian_tail_moments(z, e):
     :func:`quotient_residual`) applied to first order. Every route sums
     positive terms only, so the relative error is a few ulps for every
     ``z`` up to the underflow of :math:`\varphi` (|z| ~ 38); see
-    ``tests/test_gaussian_tails.py`` for the measured bound.
+    ``tests/laws/test_gaussian_tails.py`` for the measured bound.
 
     Write :math:`T_k = \varphi(z)\,k!\,J_k(z)` with
 

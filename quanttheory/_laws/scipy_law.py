@@ -282,6 +282,8 @@ def from_scipy(rv, *, breakpoints=()) -> Distribution:
     Returns
     -------
     Distribution
+        A law that every function of the package accepts, with the moments,
+        ``pdf``, ``cdf``, ``sf`` and ``sample`` of ``rv``.
 
     Raises
     ------

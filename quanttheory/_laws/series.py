@@ -794,7 +794,7 @@ def series_derivatives(
 
     Accuracy: against 25-digit mpmath derivatives of the closed-form MSE
     within 6e-16 of :math:`S_1` (:math:`S_2`) for the Gaussian and Laplace
-    laws (``tests/test_mse_series_derivatives.py``). For the uniform law at
+    laws (``tests/laws/test_mse_series_derivatives.py``). For the uniform law at
     many bits the problem itself is ill-conditioned (:math:`|\Delta D'''|`
     is about :math:`2(a/\Delta)^2`), and any float evaluation, this one and
     the cell sum alike, carries that many ulps.

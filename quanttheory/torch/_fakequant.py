@@ -210,7 +210,10 @@ def optimal_step(
         Floating tensor on any device; it is copied to the CPU (float16 and
         bfloat16 as float32, which is exact).
     bits : int
+        Bit-width :math:`M`.
     scheme : {'signed', 'symmetric', 'paper', 'midrise'}
+        Level set (default: signed integers, :math:`-2^{M-1} \dots
+        2^{M-1}-1`).
     per_channel : bool
         One step per slice along ``axis`` (output channels). A slice that is
         all zero gets the step of the whole tensor (any step quantizes it
@@ -282,6 +285,18 @@ def round_power_of_two(step, mode="nearest"):
     :math:`2^k` and :math:`2^{k+1}` is :math:`2^{k+1/2}` and the relative
     change is at most :math:`\sqrt2`); ``'floor'`` and ``'ceil'`` round down
     or up. Works on floats and tensors.
+
+    Parameters
+    ----------
+    step : float or torch.Tensor
+        Step(s) :math:`\Delta > 0`.
+    mode : {'nearest', 'floor', 'ceil'}
+        How to round :math:`\log_2\Delta` to an integer.
+
+    Returns
+    -------
+    float or torch.Tensor
+        :math:`2^k`, with the type (and for a tensor the shape) of ``step``.
 
     Examples
     --------
@@ -431,6 +446,10 @@ def quantized(
         ``steps``, a weight that is all zero, or bad arguments. Nothing is
         modified when an error is raised before the block starts.
 
+    See Also
+    --------
+    robustness_sweep, fake_quantize, optimal_step
+
     Notes
     -----
     Restoration uses ``param.copy_(clone)`` under :func:`torch.no_grad`, so
@@ -438,10 +457,6 @@ def quantized(
     weights' device and cost one copy of the selected weights. Any change
     made to those weights inside the block (e.g. an optimizer step) is
     discarded. Activations are not quantized.
-
-    See Also
-    --------
-    robustness_sweep, fake_quantize, optimal_step
 
     References
     ----------

@@ -73,7 +73,7 @@ def kurtosis(
     Returns
     -------
     torch.Tensor
-        float32 (float64 for float64 input); a 0-d tensor when ``dim=None``.
+        Float32 (float64 for float64 input); a 0-d tensor when ``dim=None``.
 
     Raises
     ------
@@ -270,6 +270,13 @@ class KURE(nn.Module):
         self.unbiased = bool(unbiased)
 
     def extra_repr(self) -> str:
+        """The settings shown in ``repr(kure)`` (a :class:`torch.nn.Module` hook).
+
+        Returns
+        -------
+        str
+            ``target``, ``weight``, ``select`` and ``per_channel``.
+        """
         return (
             f"target={self.target}, weight={self.weight}, select={self.select!r}, "
             f"per_channel={self.per_channel}"
@@ -289,11 +296,43 @@ class KURE(nn.Module):
         return kurtosis(w, dim=dim, unbiased=self.unbiased)
 
     def selected(self, model: nn.Module) -> list[str]:
-        """Names of the weights that the regulariser acts on, in module order."""
+        """The names of the weights that the regulariser acts on, in module order.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model (wrappers such as DDP are unwrapped).
+
+        Returns
+        -------
+        list of str
+            Parameter names, as in ``model.named_parameters()``.
+
+        Raises
+        ------
+        InvalidArgument
+            If the selection is empty.
+        """
         return [n for n, _ in self._weights(model)]
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
-        r"""The unweighted :math:`R` (without :math:`\lambda`)."""
+        r"""The unweighted :math:`R` (without :math:`\lambda`).
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model (wrappers such as DDP are unwrapped).
+
+        Returns
+        -------
+        torch.Tensor
+            A differentiable 0-d tensor on the device of the first weight.
+
+        Raises
+        ------
+        InvalidArgument
+            If the selection is empty.
+        """
         weights = self._weights(model)
         device = weights[0][1].device
         terms = []
@@ -303,10 +342,43 @@ class KURE(nn.Module):
         return torch.stack(terms).mean()
 
     def forward(self, model: nn.Module) -> torch.Tensor:
-        r""":math:`\lambda R` for ``model``, a differentiable 0-d tensor."""
+        r""":math:`\lambda R` for ``model``, a differentiable 0-d tensor.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model (wrappers such as DDP are unwrapped).
+
+        Returns
+        -------
+        torch.Tensor
+            ``weight * penalty(model)``, to add to the task loss.
+
+        Raises
+        ------
+        InvalidArgument
+            If the selection is empty.
+        """
         return self.weight * self.penalty(model)
 
     @torch.no_grad()
     def kurtosis(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        """Kurtosis of each selected weight (per channel if so configured), detached."""
+        """The kurtosis of each selected weight (per channel if configured), detached.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model (wrappers such as DDP are unwrapped).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Weight name to its kurtosis: a 0-d tensor, or one value per output
+            channel with ``per_channel=True``.
+
+        Raises
+        ------
+        InvalidArgument
+            If the selection is empty.
+        """
         return {n: self._kurt(w).detach() for n, w in self._weights(model)}

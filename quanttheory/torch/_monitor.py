@@ -21,7 +21,10 @@ __all__ = ["MonitorHistory", "MonitorRecord", "SensitivityMonitor"]
 class MonitorRecord:
     r"""One weight at one training step.
 
-    Attributes
+    The rows of :class:`MonitorHistory`; the constructor parameters are also
+    the attributes.
+
+    Parameters
     ----------
     step : int
         Training step (the monitor's own call count unless given).
@@ -38,6 +41,16 @@ class MonitorRecord:
         \mathrm{MSE}(\tilde\Delta)|`, as in :func:`analyze`.
     gamma_rel : float
         ``gamma / mse``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from quanttheory.torch import MonitorRecord, SensitivityMonitor
+    >>> rec = SensitivityMonitor(nn.Linear(8, 4)).record(step=7)[0]
+    >>> isinstance(rec, MonitorRecord), rec.step, rec.name
+    (True, 7, 'weight')
+    >>> bool(rec.gamma_rel == rec.gamma / rec.mse)
+    True
     """
 
     step: int
@@ -51,7 +64,29 @@ class MonitorRecord:
 
 @dataclass
 class MonitorHistory(Table):
-    """All records of a :class:`SensitivityMonitor`, as a table that can be plotted."""
+    """All records of a :class:`SensitivityMonitor`, as a table that can be plotted.
+
+    Parameters
+    ----------
+    rows : list of MonitorRecord
+        The records, oldest first (also the attribute ``rows``).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from quanttheory.torch import SensitivityMonitor
+    >>> mon = SensitivityMonitor(nn.Linear(8, 4), every=1)
+    >>> [mon.step() for _ in range(3)]
+    [True, True, True]
+    >>> hist = mon.history
+    >>> len(hist), hist.names, hist.series("weight", "mse")[0]
+    (3, ['weight'], [1, 2, 3])
+    >>> print(hist.to_csv(columns=["step", "name"]), end="")
+    step,name
+    1,weight
+    2,weight
+    3,weight
+    """
 
     rows: list[MonitorRecord] = field(default_factory=list)
     columns = ("step", "name", "kurtosis", "optimal_step", "mse", "gamma", "gamma_rel")
@@ -62,7 +97,27 @@ class MonitorHistory(Table):
         return list(dict.fromkeys(r.name for r in self.rows))
 
     def series(self, name: str, quantity: str = "kurtosis") -> tuple[list, list]:
-        """``(steps, values)`` of one quantity of one weight."""
+        """``(steps, values)`` of one quantity of one weight.
+
+        Parameters
+        ----------
+        name : str
+            Weight name.
+        quantity : str
+            A column after ``step`` and ``name``: ``'kurtosis'``,
+            ``'optimal_step'``, ``'mse'``, ``'gamma'`` or ``'gamma_rel'``.
+
+        Returns
+        -------
+        tuple of list
+            The training steps of the weight's records and the values there
+            (two empty lists for an unknown name).
+
+        Raises
+        ------
+        KeyError
+            For an unknown ``quantity``.
+        """
         if quantity not in self.columns[2:]:
             raise KeyError(
                 f"unknown quantity {quantity!r}; use one of {self.columns[2:]}"
@@ -71,7 +126,23 @@ class MonitorHistory(Table):
         return [r.step for r in rs], [getattr(r, quantity) for r in rs]
 
     def plot(self, quantity: str = "kurtosis", ax=None, names=None):
-        """One line per weight: ``quantity`` against the training step (matplotlib)."""
+        """One line per weight: ``quantity`` against the training step (matplotlib).
+
+        Parameters
+        ----------
+        quantity : str
+            What to plot, as in :meth:`series`; the kurtosis gets a dashed
+            line at 1.8 (the uniform law).
+        ax : matplotlib.axes.Axes, optional
+            Draw here instead of on a new Figure.
+        names : sequence of str, optional
+            Weights to draw; default all, in first-seen order.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn on.
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -99,11 +170,14 @@ class SensitivityMonitor:
     Parameters
     ----------
     model : torch.nn.Module
+        The model whose weights are recorded (read, never modified).
     every : int
         Record at calls ``every, 2*every, ...`` (and whenever :meth:`record`
         is called).
     bits : int
+        Bit-width :math:`M`.
     scheme : {'signed', 'symmetric', 'paper', 'midrise'}
+        Level set, as in :func:`analyze`.
     eps : float
         Relative step error of :math:`\Gamma`.
     select : {'all', 'default', 'paper'}, type, predicate or patterns
@@ -159,16 +233,29 @@ class SensitivityMonitor:
 
     @property
     def bits(self) -> int:
+        """Bit-width :math:`M` of the records."""
         return self._scheme.bits
 
     @property
     def scheme(self) -> str:
+        """Level set of the records."""
         return self._scheme.name
 
     def step(self, step: int | None = None) -> bool:
         """Count one training step; record if it is an ``every``-th one.
 
-        Returns True when a record was taken.
+        Calling the monitor itself is the same.
+
+        Parameters
+        ----------
+        step : int, optional
+            Training step to store in the records; default the monitor's
+            call count.
+
+        Returns
+        -------
+        bool
+            True when a record was taken.
         """
         self.calls += 1
         if self.calls % self.every:
@@ -179,7 +266,24 @@ class SensitivityMonitor:
     __call__ = step
 
     def record(self, step: int | None = None) -> list[MonitorRecord]:
-        """Record every selected weight now and return the new records."""
+        """Record every selected weight now and return the new records.
+
+        Parameters
+        ----------
+        step : int, optional
+            Training step to store in the records; default the monitor's
+            call count.
+
+        Returns
+        -------
+        list of MonitorRecord
+            One record per selected weight, also appended to ``history``.
+
+        Raises
+        ------
+        InvalidArgument
+            If the selection has become empty.
+        """
         select, include, exclude = self._sel
         weights = select_weights(
             self.model,
@@ -208,10 +312,22 @@ class SensitivityMonitor:
         return new
 
     def latest(self) -> dict[str, MonitorRecord]:
-        """The last record of each weight."""
+        """The last record of each weight.
+
+        Returns
+        -------
+        dict of str to MonitorRecord
+            Weight name to its most recent record (empty before any record).
+        """
         return {r.name: r for r in self.history.rows}
 
     def mean_kurtosis(self) -> float:
-        """Mean kurtosis over the weights in the last record (NaN if none)."""
+        """Mean kurtosis over the weights in the last record (NaN if none).
+
+        Returns
+        -------
+        float
+            The mean of the kurtosis of :meth:`latest` over the weights.
+        """
         vals = [r.kurtosis for r in self.latest().values()]
         return sum(vals) / len(vals) if vals else math.nan

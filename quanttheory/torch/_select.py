@@ -45,10 +45,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     Parameters
     ----------
     model : torch.nn.Module
+        A model, wrapped or not.
 
     Returns
     -------
     torch.nn.Module
+        The innermost model (``model`` itself when it is not a wrapper).
 
     Examples
     --------

@@ -37,6 +37,20 @@ def carry_over_step(step, calibration_bits: int, bits: int):
     the largest positive level :math:`(2^{M-1}-1)\Delta` then moves by less
     than one step.
 
+    Parameters
+    ----------
+    step : float or torch.Tensor
+        :math:`\tilde\Delta_{M_c}`, the step calibrated at ``calibration_bits``.
+    calibration_bits : int
+        :math:`M_c`, the bit-width the step was calibrated at.
+    bits : int
+        :math:`M`, the bit-width to carry the step over to.
+
+    Returns
+    -------
+    float or torch.Tensor
+        :math:`\Delta_M`, with the type of ``step``.
+
     Examples
     --------
     >>> from quanttheory.torch import carry_over_step
@@ -50,7 +64,10 @@ def carry_over_step(step, calibration_bits: int, bits: int):
 class SweepRow:
     r"""One evaluation of :func:`robustness_sweep`.
 
-    Attributes
+    The rows of :class:`SweepResult`; the constructor parameters are also the
+    attributes.
+
+    Parameters
     ----------
     kind : {'float', 'step_scale', 'power_of_two', 'carry_over'}
         Which experiment: the unquantized model; :math:`\Delta =
@@ -66,6 +83,13 @@ class SweepRow:
         :math:`M_c` for ``'carry_over'`` rows.
     metric : float
         What ``evaluate(model)`` returned.
+
+    Examples
+    --------
+    >>> from quanttheory.torch import SweepRow
+    >>> row = SweepRow("carry_over", 2, 1.0, 8, 0.71)
+    >>> row.kind, row.bits, row.calibration_bits, row.metric
+    ('carry_over', 2, 8, 0.71)
     """
 
     kind: str
@@ -77,7 +101,20 @@ class SweepRow:
 
 @dataclass
 class SweepResult(Table):
-    """Rows of :func:`robustness_sweep`, with tables and a plot.
+    """The rows of :func:`robustness_sweep`, with tables and a plot.
+
+    The constructor parameters are also the attributes.
+
+    Parameters
+    ----------
+    rows : list of SweepRow
+        The evaluations, in the order they ran.
+    scheme : str
+        Level set of the sweep.
+    per_channel : bool
+        Whether the steps were per output channel.
+    metric_name : str
+        Axis label of :meth:`plot`.
 
     Examples
     --------
@@ -109,7 +146,20 @@ class SweepResult(Table):
         return math.nan
 
     def select(self, kind: str, bits: int | None = None) -> list[SweepRow]:
-        """Rows of one experiment (and one bit-width)."""
+        """The rows of one experiment (and one bit-width).
+
+        Parameters
+        ----------
+        kind : {'float', 'step_scale', 'power_of_two', 'carry_over'}
+            The experiment.
+        bits : int, optional
+            Keep only the rows at this bit-width; default all.
+
+        Returns
+        -------
+        list of SweepRow
+            The matching rows, in the order they ran.
+        """
         return [
             r for r in self.rows if r.kind == kind and (bits is None or r.bits == bits)
         ]
@@ -137,6 +187,12 @@ class SweepResult(Table):
         Returns
         -------
         matplotlib.axes.Axes
+            The Axes drawn on.
+
+        Raises
+        ------
+        ValueError
+            For another ``kind``.
         """
         import matplotlib.pyplot as plt
 
@@ -252,17 +308,31 @@ def robustness_sweep(
     Parameters
     ----------
     model : torch.nn.Module
+        The model (DDP/compile wrappers are unwrapped); its weights are
+        restored after each evaluation.
     evaluate : callable
         ``evaluate(model) -> float`` (e.g. test accuracy). It should put the
         model in eval mode and disable gradients itself.
     bits : int or iterable of int
+        Bit-widths :math:`M` of the ``'step_scale'``, ``'power_of_two'`` and
+        ``'carry_over'`` rows.
     step_scales : iterable of float
         :math:`s = \Delta/\tilde\Delta`; may be empty.
     power_of_two : bool or {'nearest', 'floor', 'ceil'}
+        Add the ``'power_of_two'`` rows, rounding as in
+        :func:`round_power_of_two` (``True`` means ``'nearest'``).
     calibration_bits : int, optional
-    scheme, per_channel, select, include, exclude
-        As in :func:`quantized` (default: every conv and linear weight,
-        signed integer levels, one step per tensor).
+        :math:`M_c` of the ``'carry_over'`` rows; ``None`` for none.
+    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
+        Level set, as in :func:`quantized` (default: signed integer levels).
+    per_channel : bool
+        One step per output channel, as in :func:`quantized` (default: one
+        step per tensor).
+    select : {'all', 'default', 'paper'}, type, predicate or patterns
+        Which weights, as in :func:`quantized` (default: every conv and
+        linear weight).
+    include, exclude : optional
+        Extra rules, see :func:`select_weights`.
     baseline : bool
         Also evaluate the unquantized model.
     metric_name : str
@@ -271,6 +341,9 @@ def robustness_sweep(
     Returns
     -------
     SweepResult
+        One :class:`SweepRow` per evaluation: the ``'float'`` row first, then
+        per bit-width the ``'step_scale'`` and ``'power_of_two'`` rows, then
+        the ``'carry_over'`` rows.
 
     Notes
     -----
