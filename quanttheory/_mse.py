@@ -39,25 +39,8 @@ bounds, :math:`O(N)` per call) from 3 bits on, wherever the family has the
 hooks and the bounds allow; the cell sum below at the other steps up to 16
 bits; above 16 bits the additive model's derivatives at those steps.
 
-Derivatives follow from the Leibniz rule over cells. With
-:math:`A^{(1)}_k=\int_{\text{cell }k}(x-c_k)f\,dx`,
-
-.. math::
-
-    D'(\Delta) = -2\sum_k (k+o)\,A^{(1)}_k,
-
-because the boundary terms of adjacent cells cancel (the error is
-continuous at a decision threshold). Differentiating again gives, per level,
-the values of :math:`f` at its two thresholds and
-:math:`B_k=\int_{\text{cell }k}(x-c_k)f'(x)\,dx`:
-
-.. math::
-
-    D''(\Delta) = -2\sum_k (k+o)\left[\tfrac{h}{2}\big(f(c_k+h)-f(c_k-h)\big)
-    + (k+o)\,B_k\right],
-
-with the threshold term omitted on an infinite side and
-:math:`B=-P[X>\tau_+]` (resp. :math:`-P[X<\tau_-]`) on the tails.
+On the cell sum the derivatives follow from the Leibniz rule over cells
+(the derivation is in :mod:`quanttheory._laws.cells`).
 """
 
 from __future__ import annotations
