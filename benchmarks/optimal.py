@@ -67,7 +67,8 @@ def _one_dataset(label, n, x, methods, cfg, log):
         for name, fn in methods:
             log(f"(a) {label} N={n:.0e} bits={bits}: {name}")
             results[bits, name] = measure(
-                lambda fn=fn, bits=bits: fn(x, bits), cfg.budget
+                lambda fn=fn, bits=bits: fn(x, bits, scheme=engine_calls.SCHEME),
+                cfg.budget,
             )
     mem = None
     if 4 in bits_list and (label == "gaussian" or label.startswith("MiniLM")):

@@ -45,7 +45,11 @@ def model_file() -> Path | None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, default=4)
-    parser.add_argument("--scheme", default="signed")
+    parser.add_argument(
+        "--scheme",
+        default="signed",
+        help="level set (default signed: int-M weights; the package's is paper)",
+    )
     parser.add_argument("--eps", type=float, default=0.05)
     parser.add_argument("--top", type=int, default=8, help="how many layers to rank")
     parser.add_argument("--csv", help="also write the full table to this CSV file")

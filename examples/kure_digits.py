@@ -218,6 +218,7 @@ def main(argv=None) -> int:
                     bits=[4, 3],
                     step_scales=STEP_SCALES,
                     power_of_two=True,
+                    scheme="signed",  # int-M weights (the package default: 'paper')
                     metric_name=metric,
                 )
             )
@@ -230,6 +231,7 @@ def main(argv=None) -> int:
                     power_of_two=False,
                     calibration_bits=4,
                     baseline=False,
+                    scheme="signed",
                     metric_name=metric,
                 )
             )

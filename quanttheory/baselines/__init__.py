@@ -3,9 +3,12 @@ r"""The peers' step calibrators, as comparison baselines.
 ACIQ (Gaussian and Laplace priors), OCTAV's fixed point, max-abs, a
 percentile range, torchao's 100-point exact grid and an adapter around
 PyTorch's ``HistogramObserver``. Each returns a quantization step for a
-level set (``scheme``, default ``'signed'``), converting a clip value to a
-step only through that level set; :func:`excess_mse` scores any step
-against :func:`quanttheory.optimal_step` on the same data.
+level set (``scheme``, default ``'paper'``, the package's one default;
+pass ``'signed'`` for M-bit integer grids such as torch's observers),
+converting a clip value to a step only through that level set;
+:func:`excess_mse` scores any step against :func:`quanttheory.optimal_step`
+on the same data. Samples may be NumPy arrays or any torch tensor
+(detached and read on the CPU, bfloat16 as float32).
 
 ``import quanttheory.baselines`` does not import torch;
 :func:`histogram_observer` imports it when called.

@@ -8,6 +8,7 @@ module's docstring tabulates per scheme.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from scipy import optimize, special
@@ -86,6 +87,23 @@ def _step_from_clip(func: str, alpha: float, s: Scheme) -> float:
     return alpha / _clip_index(s)
 
 
+def _from_torch(value):
+    """A torch tensor as a NumPy array; anything else unchanged.
+
+    Detached and on the CPU, so a Parameter that requires grad or a CUDA
+    tensor is accepted; bfloat16 and the other floats NumPy lacks become
+    float32, which holds each of their values exactly. torch is not
+    imported: if it is not loaded, ``value`` cannot be a tensor.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(value, torch.Tensor):
+        return value
+    t = value.detach()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t.cpu().numpy()
+
+
 def _as_samples(func: str, samples, name: str = "samples") -> np.ndarray:
     """Flattened real samples (no copy when possible), finite, non-empty.
 
@@ -93,6 +111,7 @@ def _as_samples(func: str, samples, name: str = "samples") -> np.ndarray:
     input becomes float64. :class:`~quanttheory.Empirical` passes its
     samples through.
     """
+    samples = _from_torch(samples)
     if isinstance(samples, Empirical):
         # already validated; a Dask array is computed here (the peers need
         # the data in memory), a memmap stays a memmap
@@ -217,6 +236,7 @@ def aciq_alpha(bits, law="gaussian"):
 
 
 def _scale_or_samples(func: str, name: str, value, estimator) -> float:
+    value = _from_torch(value)
     if np.ndim(value) == 0 and not isinstance(value, Empirical):
         return check_positive_scalar(func, name, value)
     x = _as_samples(func, value, name)
@@ -241,7 +261,7 @@ def _table_ratio(func: str, table: dict, bits: int) -> float:
     return table[bits]
 
 
-def aciq_gaussian(sigma, bits, scheme="signed", *, table=False) -> float:
+def aciq_gaussian(sigma, bits, scheme="paper", *, table=False) -> float:
     r"""The ACIQ step for a Gaussian prior: the clip that minimises its model.
 
     .. math::
@@ -263,7 +283,7 @@ def aciq_gaussian(sigma, bits, scheme="signed", *, table=False) -> float:
         deviation, ``ddof=1``).
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set of the returned step.
     table : bool
         Use the published two-decimal :data:`ACIQ_GAUSSIAN_ALPHA` (as the
@@ -318,7 +338,7 @@ def aciq_gaussian(sigma, bits, scheme="signed", *, table=False) -> float:
     return _step_from_clip(func, ratio * scale, s)
 
 
-def aciq_laplace(b, bits, scheme="signed", *, table=False) -> float:
+def aciq_laplace(b, bits, scheme="paper", *, table=False) -> float:
     r"""The ACIQ step for a Laplace prior: :math:`\alpha^* = b\,W_0(3\cdot4^M)`.
 
     .. math::
@@ -337,7 +357,7 @@ def aciq_laplace(b, bits, scheme="signed", *, table=False) -> float:
         as ACIQ does, :math:`\hat b = \overline{|x-\bar x|}`.
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set of the returned step.
     table : bool
         Use the published two-decimal :data:`ACIQ_LAPLACE_ALPHA` instead of
@@ -412,7 +432,7 @@ def _octav_clip(absx: np.ndarray, bits: int, iters: int, init: float) -> float:
     return s
 
 
-def octav(samples, bits, scheme="signed", iters=10, init=None) -> float:
+def octav(samples, bits, scheme="paper", iters=10, init=None) -> float:
     r"""The OCTAV clip: the Newton fixed point of its MSE model.
 
     OCTAV models the MSE of a :math:`2^B`-level grid clipped at :math:`s` as
@@ -434,11 +454,12 @@ def octav(samples, bits, scheme="signed", iters=10, init=None) -> float:
 
     Parameters
     ----------
-    samples : array_like
-        The data (any shape; flattened).
+    samples : array_like or torch.Tensor
+        The data (any shape; flattened). A tensor is detached and read on
+        the CPU (bfloat16 as float32, exactly).
     bits : int
         Bit-width :math:`B`.
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set of the returned step.
     iters : int
         Fixed-point iterations (the paper uses about 10).
@@ -508,7 +529,7 @@ def octav(samples, bits, scheme="signed", iters=10, init=None) -> float:
 # ---------------------------------------------------------------------------
 # max-abs and percentile
 # ---------------------------------------------------------------------------
-def max_abs(samples, bits, scheme="signed") -> float:
+def max_abs(samples, bits, scheme="paper") -> float:
     r"""The max-abs (min/max observer) step: :math:`\alpha = \max_i |x_i|`.
 
     .. math::
@@ -517,11 +538,12 @@ def max_abs(samples, bits, scheme="signed") -> float:
 
     Parameters
     ----------
-    samples : array_like
-        The data (any shape; flattened).
+    samples : array_like or torch.Tensor
+        The data (any shape; flattened). A tensor is detached and read on
+        the CPU (bfloat16 as float32, exactly).
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set of the returned step.
 
     Returns
@@ -566,7 +588,7 @@ def max_abs(samples, bits, scheme="signed") -> float:
     return _step_from_clip(func, _check_nonzero(func, x), s)
 
 
-def percentile(samples, bits, q=99.99, scheme="signed") -> float:
+def percentile(samples, bits, q=99.99, scheme="paper") -> float:
     r"""The percentile-range step: the clip is a percentile of :math:`|x|`.
 
     .. math::
@@ -575,14 +597,15 @@ def percentile(samples, bits, q=99.99, scheme="signed") -> float:
 
     Parameters
     ----------
-    samples : array_like
-        The data (any shape; flattened).
+    samples : array_like or torch.Tensor
+        The data (any shape; flattened). A tensor is detached and read on
+        the CPU (bfloat16 as float32, exactly).
     bits : int
         Bit-width :math:`M`.
     q : float
         Percentile in (0, 100], linear interpolation
         (:func:`numpy.percentile`'s default).
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set of the returned step.
 
     Returns
@@ -668,7 +691,7 @@ def _grid_scores(x: np.ndarray, s: Scheme, n: int):
     return steps, sse
 
 
-def grid_search(samples, bits, n=100, scheme="signed") -> float:
+def grid_search(samples, bits, n=100, scheme="paper") -> float:
     r"""The search of torchao's ``AffineQuantizedMSEObserver``: best of ``n`` clips.
 
     .. math::
@@ -684,13 +707,14 @@ def grid_search(samples, bits, n=100, scheme="signed") -> float:
 
     Parameters
     ----------
-    samples : array_like
-        The data (any shape; flattened).
+    samples : array_like or torch.Tensor
+        The data (any shape; flattened). A tensor is detached and read on
+        the CPU (bfloat16 as float32, exactly).
     bits : int
         Bit-width :math:`M`.
     n : int
         Number of candidate clips (torchao uses 100).
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set.
 
     Returns
@@ -744,7 +768,7 @@ def grid_search(samples, bits, n=100, scheme="signed") -> float:
 # PyTorch HistogramObserver
 # ---------------------------------------------------------------------------
 def histogram_observer(
-    samples, bits, scheme="signed", *, bins=2048, dst_nbins=None, chunk=None
+    samples, bits, scheme="paper", *, bins=2048, dst_nbins=None, chunk=None
 ) -> float:
     r"""Adapter around PyTorch's ``HistogramObserver``: its scale as our step.
 
@@ -777,7 +801,7 @@ def histogram_observer(
         other floats are observed in their dtype.
     bits : int
         Bit-width :math:`M \le 8` (``'paper'``: :math:`\le 30`).
-    scheme : {'signed', 'symmetric', 'paper'}
+    scheme : {'paper', 'signed', 'symmetric'}
         Level set. ``'midrise'`` has no integer grid with a zero point and is
         refused.
     bins : int
@@ -832,7 +856,7 @@ def histogram_observer(
     >>> import numpy as np
     >>> from quanttheory import baselines
     >>> x = np.random.default_rng(0).standard_normal(100_000).astype(np.float32)
-    >>> step = baselines.histogram_observer(x, 8)
+    >>> step = baselines.histogram_observer(x, 8, scheme="signed")   # qint8
     >>> 0.02 < step < 0.04
     True
     """
@@ -844,8 +868,6 @@ def histogram_observer(
             "histogram_observer needs PyTorch; install it with "
             "`pip install 'quanttheory[torch]'`"
         ) from exc
-    if isinstance(samples, torch.Tensor):
-        samples = samples.detach().cpu().numpy()
     x = _as_samples(func, samples)
     s = get_scheme(func, scheme, bits)
     if s.name == "midrise":
@@ -892,7 +914,7 @@ def histogram_observer(
 # ---------------------------------------------------------------------------
 # scoring
 # ---------------------------------------------------------------------------
-def excess_mse(samples, step, bits, scheme="signed", *, reference=None):
+def excess_mse(samples, step, bits, scheme="paper", *, reference=None):
     r"""Relative excess MSE of a step over the exact optimum on the same data.
 
     .. math::
@@ -908,14 +930,14 @@ def excess_mse(samples, step, bits, scheme="signed", *, reference=None):
 
     Parameters
     ----------
-    samples : array_like or Empirical
+    samples : array_like, torch.Tensor or Empirical
         The data; pass an :class:`~quanttheory.Empirical` to reuse its sort
         across calls.
     step : float or array_like
         The step(s) to score; arrays are scored elementwise.
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'midrise', 'paper', 'symmetric'}
+    scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set.
     reference : float, optional
         The step to compare against instead of :func:`optimal_step` (for
@@ -942,12 +964,16 @@ def excess_mse(samples, step, bits, scheme="signed", *, reference=None):
     >>> import quanttheory as qt
     >>> from quanttheory import baselines
     >>> x = qt.Empirical(np.random.default_rng(0).standard_normal(10_000))
-    >>> best = qt.optimal_step(x, 4, scheme="signed")
+    >>> best = qt.optimal_step(x, 4)               # the same default, 'paper'
     >>> baselines.excess_mse(x, best, 4)
+    0.0
+    >>> best = qt.optimal_step(x, 4, scheme="signed")   # int4 levels
+    >>> baselines.excess_mse(x, best, 4, scheme="signed")
     0.0
     >>> bool(baselines.excess_mse(x, baselines.max_abs(x, 4), 4) > 0.5)
     True
     """
+    samples, step = _from_torch(samples), _from_torch(step)
     emp = samples if isinstance(samples, Empirical) else Empirical(samples)
     if reference is None:
         ref = optimal_step(emp, bits, scheme=scheme)

@@ -27,7 +27,7 @@ from .._laws.uniform import Uniform
 from .._mse import mse
 from .._optimal import optimal_step as engine_optimal_step
 from .._sensitivity import sensitivity, sqnr_db
-from ._io import engine_array, open_source
+from ._io import engine_array, open_source, packed_params
 from ._table import Table
 
 __all__ = ["AnalysisResult", "TensorReport", "analyze"]
@@ -60,7 +60,7 @@ COLUMNS = {
     "laplace_mse": "MSE that the Laplace model predicts at its optimal step",
     "uniform_step": "optimal step of the uniform law of equal variance",
     "uniform_mse": "MSE that the uniform model predicts at its optimal step",
-    "note": "why some values are missing (constant or all-zero tensor)",
+    "note": "why values are NaN or inf (constant, all-zero or exactly quantized)",
 }
 
 
@@ -99,7 +99,7 @@ class TensorReport:
     uniform_step, uniform_mse : float
         The same for the uniform law.
     note : str
-        Why values are NaN, if they are.
+        Why values are NaN or infinite, if they are.
 
     Examples
     --------
@@ -202,7 +202,15 @@ class AnalysisResult(Table):
     )
 
     def most_sensitive(self, k: int = 5, by: str = "gamma_rel") -> list[TensorReport]:
-        """The ``k`` rows with the largest ``by`` (NaN last).
+        r"""The ``k`` rows with the largest ``by``; degenerate rows last.
+
+        A row is degenerate when its value of ``by`` is NaN or infinite, or
+        when the optimal step quantizes it exactly (MSE 0): constant tensors
+        such as BatchNorm's ``running_var``, all-zero tensors, or values
+        that already lie on the levels. Their :math:`\Gamma` is not a
+        sensitivity to compare (``gamma_rel`` is ``gamma / 0 = inf``), so
+        they come after every other row, in table order; their ``note``
+        says why.
 
         Parameters
         ----------
@@ -214,7 +222,7 @@ class AnalysisResult(Table):
         Returns
         -------
         list of TensorReport
-            At most ``k`` rows, largest first.
+            At most ``k`` rows, largest first, degenerate rows last.
 
         Raises
         ------
@@ -229,15 +237,27 @@ class AnalysisResult(Table):
         >>> w = {"a": torch.randn(32, 32, generator=g), "b": torch.rand(32, 32)}
         >>> [r.name for r in analyze(w, bits=4).most_sensitive(1, by="kurtosis")]
         ['a']
+        >>> w["bn.running_var"] = torch.ones(32)          # constant: MSE 0
+        >>> res = analyze(w, bits=4, all_float=True)
+        >>> [r.name for r in res.most_sensitive(3)][-1]     # last, not first
+        'bn.running_var'
+        >>> "MSE 0" in res[2].note
+        True
         """
         if by not in self.columns:
             raise KeyError(f"unknown column {by!r}")
 
-        def key(r):
+        def degenerate(r) -> bool:
             v = getattr(r, by)
-            return -math.inf if v is None or v != v else v
+            if v is None:
+                return True
+            if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                return False  # a text column: ranked as text
+            return not math.isfinite(v) or not r.mse > 0
 
-        return sorted(self.rows, key=key, reverse=True)[:k]
+        live = [r for r in self.rows if not degenerate(r)]
+        dead = [r for r in self.rows if degenerate(r)]
+        return (sorted(live, key=lambda r: getattr(r, by), reverse=True) + dead)[:k]
 
     def to_json(self, **meta) -> str:
         """JSON text: the settings, ``columns`` and ``skipped``, then ``rows``.
@@ -343,6 +363,10 @@ def tensor_report(
         gamma_rel = gamma / m
     elif m == 0:
         gamma_rel = math.inf if gamma > 0 else 0.0
+        note.append(
+            "MSE 0 at the optimal step (every value on a level)"
+            + (": gamma_rel is infinite" if gamma > 0 else "")
+        )
     else:
         gamma_rel = nan
     preds = [nan] * 6
@@ -382,7 +406,7 @@ def tensor_report(
 def analyze(
     source,
     bits: int = 4,
-    scheme: str = "signed",
+    scheme: str = "paper",
     eps: float = 0.05,
     per_channel: bool = False,
     *,
@@ -425,8 +449,10 @@ def analyze(
         weights_only=True)``), or a directory of ``.safetensors`` shards.
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
-        Level set.
+    scheme : {'paper', 'signed', 'symmetric', 'midrise'}
+        Level set: ``'paper'`` (default, the package's :math:`2^M+1` levels,
+        as in :func:`quanttheory.optimal_step`) or ``'signed'`` for M-bit
+        two's-complement integer weights.
     eps : float
         Relative step error :math:`\varepsilon \in (0, 1)` of :math:`\Gamma`.
     per_channel : bool
@@ -443,8 +469,10 @@ def analyze(
         What to do with tensors that are not floating. ``'auto'``: integer
         buffers (``num_batches_tracked``, ``position_ids``, 16 bits and
         wider, or fewer than 2 dimensions) are skipped and listed in
-        ``skipped``; int8/uint8 matrices, quantized and complex tensors
-        (weights that cannot be read as real numbers) raise.
+        ``skipped``; int8/uint8 matrices, quantized and complex tensors and
+        the packed weights of torch.ao quantized modules (weights that
+        cannot be read as real numbers; the checkpoint is already quantized)
+        raise. ``'skip'`` skips them all.
     models : bool
         Also compute the Gaussian/Laplace/uniform predictions.
     progress : callable, optional
@@ -460,8 +488,10 @@ def analyze(
     ------
     InvalidArgument
         For a missing or unreadable file, a tensor with NaN or infinite
-        values, a non-float weight (see ``non_float``), no weight at all,
-        or bad arguments. Messages name the tensor.
+        values, a non-float weight (see ``non_float``), a model or checkpoint
+        that torch.ao has already quantized (its packed weights; the message
+        says so), no weight at all, or bad arguments. Messages name the
+        tensor.
 
     See Also
     --------
@@ -506,7 +536,10 @@ def analyze(
     ['0.weight', '2.weight']
     >>> r = res[0]
     >>> emp = qt.Empirical(net[0].weight.detach().double().numpy())
-    >>> r.optimal_step == qt.optimal_step(emp, 4, scheme="signed")
+    >>> r.optimal_step == qt.optimal_step(emp, 4)   # the same default scheme
+    True
+    >>> signed = analyze(net, bits=4, scheme="signed")   # int4 weights
+    >>> signed[0].optimal_step == qt.optimal_step(emp, 4, scheme="signed")
     True
     >>> round(r.kurtosis, 2), r.sqnr_db > 15
     (1.74, True)
@@ -530,7 +563,11 @@ def analyze(
     seen: dict[tuple, str] = {}
     total = len(src)
     for i, (name, t) in enumerate(src):
-        if not isinstance(t, torch.Tensor):
+        if packed_params(name, t):
+            if non_float != "skip":
+                raise InvalidArgument(_already_quantized(func, src.label, name, t))
+            skipped.append((name, QUANTIZED_SKIP))
+        elif not isinstance(t, torch.Tensor):
             skipped.append((name, f"not a tensor ({type(t).__name__})"))
         elif not _selected(name, include, exclude):
             skipped.append((name, "excluded by name"))
@@ -560,6 +597,12 @@ def analyze(
         if progress is not None:
             progress(i + 1, total, name)
     if not rows:
+        if any(reason == QUANTIZED_SKIP for _, reason in skipped):
+            raise InvalidArgument(
+                f"{func}: {src.label} has no float weight to analyse: its weights "
+                "are already quantized (torch.ao packed params); analyze the "
+                "float model from before quantization"
+            )
         raise InvalidArgument(
             f"{func}: {src.label} has no weight tensor to analyse ({total} "
             "tensor(s); weights are floating tensors with ndim >= 2"
@@ -574,6 +617,21 @@ def analyze(
         per_channel=bool(per_channel),
         source=src.label,
         skipped=skipped,
+    )
+
+
+QUANTIZED_SKIP = "already quantized (torch.ao packed params)"
+
+
+def _already_quantized(func: str, label: str, name: str, value) -> str:
+    q = [v for v in value if isinstance(v, torch.Tensor) and v.is_quantized]
+    dtype = f" {str(q[0].dtype).replace('torch.', '')}" if q else ""
+    return (
+        f"{func}: {label} is already quantized: {name!r} holds the packed{dtype} "
+        "weights of a torch.ao quantized module (torch.ao.quantization."
+        "quantize_dynamic or convert), not float weights; analyze the float "
+        "model or checkpoint from before quantization (non_float='skip' skips "
+        "such entries)"
     )
 
 

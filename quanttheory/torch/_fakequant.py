@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._core.checks import check_positive_scalar
+from .._core.checks import check_positive_scalar, show
 from .._core.errors import InvalidArgument
 from .._core.scheme import Scheme, get_scheme
 from .._empirical.empirical import Empirical
@@ -52,9 +52,18 @@ def _fake_quantize(x: torch.Tensor, step: torch.Tensor, s: Scheme) -> torch.Tens
 
 
 def _as_step(func: str, step, x: torch.Tensor) -> torch.Tensor:
+    """``step`` as a tensor in ``x``'s dtype and device, its values checked.
+
+    The values of a tensor step are checked unless :func:`torch.compile` is
+    tracing (a data-dependent check would break the graph).
+    """
     if isinstance(step, torch.Tensor):
         if step.numel() == 0:
             raise InvalidArgument(f"{func}: step is empty; pass at least one value")
+        if step.dtype == torch.bool or step.is_complex():
+            raise InvalidArgument(
+                f"{func}: step has dtype {step.dtype}; pass positive real numbers"
+            )
         if not is_compiling():
             bad = ~(torch.isfinite(step) & (step > 0))
             if bool(bad.any()):
@@ -65,10 +74,14 @@ def _as_step(func: str, step, x: torch.Tensor) -> torch.Tensor:
                 )
         return step.detach().to(dtype=x.dtype, device=x.device)
     if isinstance(step, np.ndarray):
+        if step.dtype.kind not in "iuf":
+            raise InvalidArgument(
+                f"{func}: step has dtype {step.dtype}; pass positive real numbers"
+            )
         arr = np.asarray(step, dtype=np.float64)
         if not (np.isfinite(arr).all() and (arr > 0).all()) or arr.size == 0:
             raise InvalidArgument(
-                f"{func}: step={step!r} must be positive finite number(s)"
+                f"{func}: step={show(step)} must be positive finite number(s)"
             )
         return torch.from_numpy(arr).to(dtype=x.dtype, device=x.device)
     if isinstance(step, (int, float)) and not isinstance(step, bool):
@@ -83,7 +96,81 @@ def _as_step(func: str, step, x: torch.Tensor) -> torch.Tensor:
     return torch.tensor(d, dtype=x.dtype, device=x.device)
 
 
-def fake_quantize(x: torch.Tensor, step, bits: int, scheme: str = "signed"):
+def _fit_step(func: str, d: torch.Tensor, x: torch.Tensor, axis) -> torch.Tensor:
+    """The step shaped to broadcast against ``x`` without changing its shape."""
+    if axis is None:
+        if d.ndim == 1 and d.shape[0] > 1 and x.ndim >= 2:
+            # a (C,) step would broadcast along the *last* dimension, silently
+            # wrong for a square weight: say which axis it is for
+            raise InvalidArgument(
+                f"{func}: step has shape ({d.shape[0]},), one value per channel, "
+                f"but axis=None; pass axis= the channel dimension of x of shape "
+                f"{tuple(x.shape)} (axis=0 for output channels, as torch's "
+                "ch_axis), or a step whose shape broadcasts against x"
+            )
+        try:
+            shape = torch.broadcast_shapes(d.shape, x.shape)
+        except RuntimeError:
+            shape = None
+        if shape != x.shape:
+            raise InvalidArgument(
+                f"{func}: step of shape {tuple(d.shape)} does not broadcast "
+                f"against x of shape {tuple(x.shape)} (the result must keep x's "
+                "shape); for one step per channel pass a 1-D step and axis="
+            )
+        return d
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise InvalidArgument(f"{func}: axis={axis!r} must be an integer or None")
+    if not -x.ndim <= axis < x.ndim:
+        raise InvalidArgument(
+            f"{func}: axis={axis!r} is out of range for x of shape {tuple(x.shape)}"
+        )
+    axis = int(axis) % x.ndim
+    n = x.shape[axis]
+    if d.ndim != 1 or d.shape[0] != n:
+        raise InvalidArgument(
+            f"{func}: with axis={axis}, step must be 1-D with x.shape[{axis}] = "
+            f"{n} values (one per channel), got shape {tuple(d.shape)}"
+        )
+    shape = [1] * x.ndim
+    shape[axis] = n
+    return d.reshape(shape)
+
+
+def _check_values(func: str, x: torch.Tensor, d: torch.Tensor, s: Scheme) -> None:
+    """NaN in ``x`` and steps that ``x``'s dtype cannot hold, as the core refuses.
+
+    One device synchronisation for both checks; skipped by the caller while
+    :func:`torch.compile` traces.
+    """
+    info = torch.finfo(x.dtype)
+    top = float(max(abs(s.top), abs(s.bottom)))
+    with torch.no_grad():
+        flags = torch.stack(
+            [
+                torch.isnan(x).any(),
+                ~((d >= info.tiny) & torch.isfinite(d * top)).all(),
+            ]
+        ).tolist()
+    if flags[0]:
+        n = int(torch.isnan(x).sum())
+        raise InvalidArgument(
+            f"{func}: x contains NaN ({n} of {x.numel()} values), which has no "
+            "nearest level"
+        )
+    if flags[1]:
+        shown = float(d.reshape(-1)[0]) if d.numel() == 1 else f"{d.numel()} values"
+        raise InvalidArgument(
+            f"{func}: step={shown!r} is not representable in x's dtype "
+            f"{str(x.dtype).replace('torch.', '')} with {s.n_levels} levels "
+            f"(normal range {info.tiny:.3g} .. {info.max:.3g}); pass x as a wider "
+            "float type"
+        )
+
+
+def fake_quantize(
+    x: torch.Tensor, step, bits: int, scheme: str = "paper", *, axis: int | None = None
+):
     r"""Quantize a tensor to the nearest level, keeping its dtype (fake quantization).
 
     .. math::
@@ -102,45 +189,64 @@ def fake_quantize(x: torch.Tensor, step, bits: int, scheme: str = "signed"):
     ============= ================================== ===============================
     scheme        levels :math:`k`                    torch ``quant_min/max``
     ============= ================================== ===============================
+    ``paper``     :math:`-2^{M-1} \dots 2^{M-1}`     :math:`2^M+1` levels
     ``signed``    :math:`-2^{M-1} \dots 2^{M-1}-1`   :math:`-2^{M-1}, 2^{M-1}-1`
     ``symmetric`` :math:`\pm(2^{M-1}-1)`             narrow range
-    ``paper``     :math:`-2^{M-1} \dots 2^{M-1}`     :math:`2^M+1` levels
     ``midrise``   :math:`k + 1/2`                    not expressible
     ============= ================================== ===============================
+
+    The default, ``'paper'``, is the package's one default level set (the
+    one of the KURE paper's lemmas). To simulate the :math:`2^M` values of
+    an M-bit two's-complement integer (torch's ``qint8`` range), pass
+    ``scheme='signed'``.
 
     Parameters
     ----------
     x : torch.Tensor
-        Floating tensor, any device and shape.
+        Floating tensor, any device, shape and floating dtype (bfloat16 and
+        Parameters that require grad included).
     step : float, array_like or torch.Tensor
-        :math:`\Delta > 0`; a tensor broadcasts against ``x`` (per channel:
-        shape ``(C, 1, ..., 1)``). Converted to ``x.dtype`` first, as
-        :func:`quanttheory.quantize` does.
+        :math:`\Delta > 0`: a number, a tensor that broadcasts against ``x``
+        without changing its shape (per channel: ``(C, 1, ..., 1)``), or with
+        ``axis`` a 1-D tensor of ``x.shape[axis]`` steps, such as
+        ``optimal_step(w, bits, per_channel=True)`` returns. Converted to
+        ``x.dtype`` first, as :func:`quanttheory.quantize` does.
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
+    scheme : {'paper', 'signed', 'symmetric', 'midrise'}
         Level set; see :func:`quanttheory.levels`.
+    axis : int, optional
+        The channel dimension of a 1-D per-channel ``step`` (torch's
+        ``ch_axis``); ``None`` (default) for one step, or a step that
+        broadcasts.
 
     Returns
     -------
     torch.Tensor
-        :math:`Q_\Delta(x)`, same dtype and device as ``x``.
+        :math:`Q_\Delta(x)`, same shape, dtype and device as ``x``.
 
     Raises
     ------
     InvalidArgument
-        For a non-floating ``x``, a non-positive or non-finite step, or an
-        invalid ``bits`` or ``scheme``.
+        For a non-floating ``x``, NaN in ``x`` (NaN has no nearest level, as
+        in :func:`quanttheory.quantize`), a non-positive or non-finite step,
+        a step that ``x``'s dtype cannot represent, a step whose shape does
+        not fit ``x`` or ``axis`` (a 1-D step of several values on a tensor
+        of two or more dimensions needs ``axis``), or an invalid ``bits`` or
+        ``scheme``.
 
     Notes
     -----
     Gradient: the straight-through estimator of
     :func:`torch.fake_quantize_per_tensor_affine`, :math:`\partial Q/\partial x
     = 1` where the rounded index lies in :math:`[k_{\min}, k_{\max}]` and 0
-    where it is clipped. The step gets no gradient.
+    where it is clipped. The step gets no gradient. Infinite inputs are
+    clipped to the outermost level, which is their nearest level.
 
-    Unlike :func:`quanttheory.quantize`, NaN in ``x`` is not checked (that
-    would synchronise the device at each call); it propagates as NaN.
+    The checks of NaN in ``x`` and of the step's values cost one
+    device-to-host synchronisation per call. While :func:`torch.compile`
+    traces the function they are skipped (a data-dependent check would break
+    the graph): compiled, NaN propagates as NaN.
 
     ``torch.fake_quantize_per_tensor_affine`` multiplies by ``1/scale``
     rounded to float32 instead of dividing by ``scale``. The two agree
@@ -160,23 +266,35 @@ def fake_quantize(x: torch.Tensor, step, bits: int, scheme: str = "signed"):
     Examples
     --------
     >>> import torch
-    >>> from quanttheory.torch import fake_quantize
+    >>> from quanttheory.torch import fake_quantize, optimal_step
     >>> x = torch.tensor([-3.0, -0.26, 0.25, 0.75, 3.0])
-    >>> fake_quantize(x, 0.5, 2, scheme="paper").tolist()
+    >>> fake_quantize(x, 0.5, 2).tolist()   # paper: levels -1, -0.5, 0, 0.5, 1
     [-1.0, -0.5, 0.0, 1.0, 1.0]
-    >>> fake_quantize(x, 0.5, 2).tolist()   # signed: levels -1, -0.5, 0, 0.5
+    >>> fake_quantize(x, 0.5, 2, scheme="signed").tolist()   # int2: -1 ... 0.5
     [-1.0, -0.5, 0.0, 0.5, 0.5]
     >>> w = torch.tensor([[0.3, -0.3], [3.0, -3.0]])
-    >>> fake_quantize(w, torch.tensor([[0.25], [2.0]]), 3).tolist()  # per row
+    >>> fake_quantize(w, torch.tensor([0.25, 2.0]), 3, axis=0).tolist()  # per row
     [[0.25, -0.25], [4.0, -4.0]]
+    >>> s = optimal_step(w, 3, scheme="signed", per_channel=True)   # shape (2,)
+    >>> q = fake_quantize(w, s, 3, scheme="signed", axis=0)
+    >>> torch.equal(q, fake_quantize(w, s.reshape(2, 1), 3, scheme="signed"))
+    True
     """
-    s = get_scheme("fake_quantize", scheme, bits)
+    func = "fake_quantize"
+    s = get_scheme(func, scheme, bits)
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise InvalidArgument(
-            f"fake_quantize: x must be a floating torch.Tensor, got "
+            f"{func}: x must be a floating torch.Tensor, got "
             f"{getattr(x, 'dtype', type(x).__name__)}"
         )
-    d = _as_step("fake_quantize", step, x)
+    if x.dtype.itemsize == 1:
+        raise InvalidArgument(
+            f"{func}: x has dtype {str(x.dtype).replace('torch.', '')}, which torch "
+            "cannot divide; convert it to a wider float type first"
+        )
+    d = _fit_step(func, _as_step(func, step, x), x, axis)
+    if not is_compiling():
+        _check_values(func, x, d, s)
     return _fake_quantize(x, d, s)
 
 
@@ -189,7 +307,7 @@ def optimal_step(
     tensor: torch.Tensor,
     bits: int,
     *,
-    scheme: str = "signed",
+    scheme: str = "paper",
     per_channel: bool = False,
     axis: int = 0,
 ):
@@ -207,15 +325,20 @@ def optimal_step(
     Parameters
     ----------
     tensor : torch.Tensor
-        Floating tensor on any device; it is copied to the CPU (float16 and
-        bfloat16 as float32, which is exact).
+        Floating tensor on any device, a Parameter that requires grad
+        included; it is copied to the CPU (float16 and bfloat16 as float32,
+        which is exact).
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
-        Level set (default: signed integers, :math:`-2^{M-1} \dots
-        2^{M-1}-1`).
+    scheme : {'paper', 'signed', 'symmetric', 'midrise'}
+        Level set. The default, ``'paper'``, is the package's
+        (:math:`2^M+1` levels :math:`k\Delta`, :math:`|k| \le 2^{M-1}`), so
+        this equals ``quanttheory.optimal_step(quanttheory.Empirical(w),
+        bits)``; pass ``'signed'`` (:math:`-2^{M-1} \dots 2^{M-1}-1`) to
+        simulate M-bit two's-complement integers.
     per_channel : bool
-        One step per slice along ``axis`` (output channels). A slice that is
+        One step per slice along ``axis`` (output channels), for
+        ``fake_quantize(tensor, steps, bits, axis=axis)``. A slice that is
         all zero gets the step of the whole tensor (any step quantizes it
         exactly for the integer schemes).
     axis : int
@@ -237,8 +360,10 @@ def optimal_step(
     >>> import torch
     >>> from quanttheory.torch import optimal_step
     >>> w = torch.linspace(-1, 1, 10001)        # ~ uniform on [-1, 1]
-    >>> round(optimal_step(w, 4, scheme="paper") * 17 / 2, 3)  # Lemma 3: 2a/17
+    >>> round(optimal_step(w, 4) * 17 / 2, 3)  # paper levels, Lemma 3: 2a/17
     1.0
+    >>> round(optimal_step(w, 4, scheme="signed"), 4)   # int4 levels -8 ... 7
+    0.1322
     >>> optimal_step(w.reshape(1, -1).repeat(3, 1), 4, per_channel=True).shape
     torch.Size([3])
     """
@@ -343,14 +468,6 @@ def _scale_of(func: str, step_scale, name: str) -> float:
     return check_positive_scalar(func, "step_scale", v)
 
 
-def _broadcast(step, w: torch.Tensor, axis: int):
-    if isinstance(step, torch.Tensor) and step.ndim == 1:
-        shape = [1] * w.ndim
-        shape[axis] = step.numel()
-        return step.reshape(shape)
-    return step
-
-
 def compute_steps(
     func: str,
     weights: list[tuple[str, torch.Tensor]],
@@ -375,7 +492,7 @@ def compute_steps(
 def quantized(
     model: nn.Module,
     bits: int,
-    scheme: str = "signed",
+    scheme: str = "paper",
     step_scale: float | Mapping[str, float] = 1.0,
     per_channel: bool = False,
     power_of_two: bool | str = False,
@@ -406,9 +523,10 @@ def quantized(
         The model (DDP/compile wrappers are unwrapped).
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
-        Level set (default: signed integers, :math:`-2^{M-1} \dots
-        2^{M-1}-1`).
+    scheme : {'paper', 'signed', 'symmetric', 'midrise'}
+        Level set: ``'paper'`` (default, the package's :math:`2^M+1` levels)
+        or ``'signed'`` to simulate M-bit two's-complement integer weights
+        (:math:`-2^{M-1} \dots 2^{M-1}-1`).
     step_scale : float or dict
         :math:`s = \Delta/\tilde\Delta`, one float for all layers or a dict
         ``{weight_name: s}`` (missing names get 1.0, unknown names are an
@@ -443,8 +561,10 @@ def quantized(
     ------
     InvalidArgument
         For an empty selection, unknown names in ``step_scale`` or
-        ``steps``, a weight that is all zero, or bad arguments. Nothing is
-        modified when an error is raised before the block starts.
+        ``steps``, a weight that is all zero or holds NaN, or bad arguments
+        (the message names the weight). Nothing is modified when an error is
+        raised before the block starts, and the weights are restored when
+        one is raised while they are quantized.
 
     See Also
     --------
@@ -471,7 +591,7 @@ def quantized(
     >>> _ = torch.manual_seed(0)
     >>> net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> before = net[0].weight.clone()
-    >>> with quantized(net, bits=2) as used:
+    >>> with quantized(net, bits=2, scheme="signed") as used:   # int2 weights
     ...     print(len(torch.unique(net[0].weight)) <= 4, sorted(used))
     True ['0.weight', '2.weight']
     >>> torch.equal(net[0].weight, before)
@@ -508,8 +628,15 @@ def quantized(
         with torch.no_grad():
             for name, w in weights:
                 backups.append((w, w.detach().clone()))
-                d = _broadcast(used[name], w, axis)
-                w.copy_(fake_quantize(w.detach(), d, s.bits, s.name))
+                d = used[name]
+                per = isinstance(d, torch.Tensor) and d.ndim == 1
+                try:
+                    q = fake_quantize(
+                        w.detach(), d, s.bits, s.name, axis=axis if per else None
+                    )
+                except InvalidArgument as exc:
+                    raise InvalidArgument(f"{func}: weight {name!r}: {exc}") from None
+                w.copy_(q)
         yield used
     finally:
         with torch.no_grad():

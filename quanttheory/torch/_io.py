@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from torch import nn
 from .._core.errors import InvalidArgument
 from ._select import unwrap
 
-__all__ = ["TensorSource", "engine_array", "open_source"]
+__all__ = ["TensorSource", "engine_array", "open_source", "packed_params"]
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 _STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
@@ -72,7 +73,13 @@ def _find_state_dict(func: str, obj, label: str) -> Mapping:
                 return _find_state_dict(func, inner, label)
         if len(obj) == 0:
             return obj
-        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        # keep torch.ao's packed params (tuples of tensors) so that the caller
+        # can say the checkpoint is already quantized
+        tensors = {
+            k: v
+            for k, v in obj.items()
+            if isinstance(v, torch.Tensor) or packed_params(str(k), v)
+        }
         if tensors:
             return tensors
     raise InvalidArgument(
@@ -80,6 +87,21 @@ def _find_state_dict(func: str, obj, label: str) -> Mapping:
         f"found {type(obj).__name__}"
         + (f" with keys {list(obj)[:6]}" if isinstance(obj, Mapping) else "")
     )
+
+
+def packed_params(name: str, value) -> bool:
+    """Whether ``value`` is the packed weight of a torch.ao quantized module.
+
+    ``torch.ao.quantization.quantize_dynamic`` (and ``convert``) replace a
+    layer's ``weight`` by ``<layer>._packed_params._packed_params``, a tuple
+    ``(quantized weight, bias)``.
+    """
+    if not isinstance(value, (tuple, list)):
+        return False
+    tensors = [v for v in value if isinstance(v, torch.Tensor)]
+    if not tensors:
+        return False
+    return name.endswith("_packed_params") or any(t.is_quantized for t in tensors)
 
 
 def _as_tensor(v) -> torch.Tensor:
@@ -142,13 +164,19 @@ def _open_safetensors(func: str, paths: list[Path], label: str) -> TensorSource:
 def _open_torch(func: str, path: Path, label: str) -> TensorSource:
     kwargs = {"map_location": "cpu", "weights_only": True}
     try:
-        try:
-            obj = torch.load(str(path), mmap=True, **kwargs)
-        except RuntimeError as exc:
-            # legacy (non-zip) files cannot be memory-mapped: read them whole
-            if "mmap" not in str(exc) and "zip" not in str(exc).lower():
-                raise
-            obj = torch.load(str(path), **kwargs)
+        with warnings.catch_warnings():
+            # a file with quantized tensors (torch.ao) makes torch's loader
+            # warn about its own internals; analyze then says what matters,
+            # that the checkpoint is already quantized
+            for message in ("TypedStorage is deprecated", r"torch\.quantize_per_"):
+                warnings.filterwarnings("ignore", message=message, category=UserWarning)
+            try:
+                obj = torch.load(str(path), mmap=True, **kwargs)
+            except RuntimeError as exc:
+                # legacy (non-zip) files cannot be memory-mapped: read them whole
+                if "mmap" not in str(exc) and "zip" not in str(exc).lower():
+                    raise
+                obj = torch.load(str(path), **kwargs)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         raise InvalidArgument(
             f"{func}: cannot read {label} as a torch checkpoint "

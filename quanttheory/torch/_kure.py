@@ -36,6 +36,16 @@ def _dims(func: str, x: torch.Tensor, dim) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _pow2_scale(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """A detached power of two within a factor 2 of ``max|x|`` per slice (1 for 0)."""
+    with torch.no_grad():
+        a = x.abs().amax(dim=dims, keepdim=True)
+        # 2**floor(log2 a): dividing by it is exact; a = 0 (all zero) keeps 1,
+        # a = inf or NaN gives inf or NaN, which then propagates as NaN
+        s = torch.exp2(torch.floor(torch.log2(a)))
+        return torch.where(a > 0, s, torch.ones_like(s)).detach()
+
+
 def kurtosis(
     tensor: torch.Tensor, dim=None, *, unbiased: bool = False, keepdim: bool = False
 ) -> torch.Tensor:
@@ -85,17 +95,30 @@ def kurtosis(
     -----
     Moments are central and computed in two passes (mean first), which
     keeps relative accuracy for weights whose mean is large against their
-    spread.
+    spread. The values are standardised before any power is taken: divided
+    by a power of two near :math:`\max|w|` (exact), centred, and divided by
+    a power of two near :math:`\max|w - \bar w|`. The kurtosis is scale
+    invariant, so this changes nothing but the range: the fourth powers
+    neither overflow (``torch.randn(N) * 1e20`` gives 3, not NaN) nor
+    underflow (``* 1e-20`` gives 3, not 0), in any dtype.
 
     **Constant tensors.** The kurtosis of a constant tensor is
     :math:`0/0`. This function returns the defined value **0** for every
-    slice whose elements are all equal (or whose :math:`m_2^2` underflows
-    to 0), with a zero gradient, and never NaN or an error. Zero lies
-    outside the attainable range :math:`[1, \infty)`, so it cannot be
-    mistaken for a real kurtosis, and returning it needs no
-    device-to-host synchronisation (this is used inside training loops and
-    :func:`torch.compile`). A zero-initialised layer therefore adds the
-    constant :math:`K_T^2` to KURE with no gradient until it moves.
+    slice whose elements are all equal (and finite), with a zero gradient,
+    and never NaN or an error. Zero lies outside the attainable range
+    :math:`[1, \infty)`, so it cannot be mistaken for a real kurtosis, and
+    returning it needs no device-to-host synchronisation (this is used
+    inside training loops and :func:`torch.compile`). A zero-initialised
+    layer therefore adds the constant :math:`K_T^2` to KURE with no
+    gradient until it moves.
+
+    **NaN and infinite values propagate.** A slice that holds a NaN or an
+    infinite value has kurtosis NaN (and NaN gradients), so a diverged
+    layer turns :class:`KURE` and the loss into NaN, where a training loop
+    or an AMP grad scaler sees it; it is never hidden as 0 or as a finite
+    penalty. It is not raised: raising would need a device-to-host
+    synchronisation at every call and cannot run inside
+    :func:`torch.compile`.
 
     The KURE authors' code divides by ``torch.std`` (Bessel-corrected
     :math:`N-1`), which multiplies the result by :math:`((N-1)/N)^2`; for
@@ -116,6 +139,8 @@ def kurtosis(
     1.0
     >>> kurtosis(torch.tensor([[1.0, 2.0], [3.0, 3.0]]), dim=1).tolist()
     [1.0, 0.0]
+    >>> kurtosis(torch.tensor([1.0, float("nan"), 2.0])).isnan().item()
+    True
     >>> g = torch.Generator().manual_seed(0)
     >>> round(float(kurtosis(torch.randn(10**6, generator=g))), 1)
     3.0
@@ -141,18 +166,32 @@ def kurtosis(
     if x.ndim == 0:
         x = x.reshape(1)
         dims = (0,)
+    # Standardise before any power: divide by a power of two near max|x|
+    # (exact, so no digit is lost), centre, then divide the centred values by
+    # a power of two near their own max. Every power is then in [0, 16), so
+    # neither the fourth power overflows (|x| > 1e10 in float32) nor m2^2
+    # underflows (|x - mean| < 1e-10). The scales are detached: the kurtosis
+    # is scale invariant, so the gradient through them is exactly zero.
+    x0 = x
+    x = x / _pow2_scale(x, dims)
     mean = x.mean(dim=dims, keepdim=True)
     c = x - mean
+    c = c / _pow2_scale(c, dims)
     c2 = c * c
     m2 = c2.mean(dim=dims, keepdim=keepdim)
     m4 = (c2 * c2).mean(dim=dims, keepdim=keepdim)
     den = m2 * m2
-    spread = x.amax(dim=dims, keepdim=keepdim) > x.amin(dim=dims, keepdim=keepdim)
-    ok = spread & (den > 0)
-    k = m4 / torch.where(ok, den, torch.ones_like(den))
+    # A constant slice (max == min, finite) has the defined value 0. A slice
+    # with NaN or inf is not constant (NaN == NaN is false; inf needs the
+    # isfinite), so its NaN propagates, as a diverged layer must show.
+    hi = x0.amax(dim=dims, keepdim=keepdim)
+    const = (hi == x0.amin(dim=dims, keepdim=keepdim)) & torch.isfinite(hi)
+    # the denominator of a constant slice is replaced by 1 so that its
+    # (discarded) branch has a finite gradient, not 0/0
+    k = m4 / torch.where(const, torch.ones_like(den), den)
     if unbiased:
         k = 3.0 + (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * k - 3.0 * (n - 1))
-    out = torch.where(ok, k, torch.zeros_like(k))
+    out = torch.where(const, torch.zeros_like(k), k)
     if tensor.ndim == 0 and not keepdim:
         out = out.reshape(())
     return out
@@ -178,8 +217,9 @@ class KURE(nn.Module):
     Parameters
     ----------
     target : float
-        :math:`K_T`; 1.8 is the kurtosis of the uniform law (the paper's
-        choice).
+        :math:`K_T \ge 1`, a Pearson kurtosis (not the excess); 1.8 is the
+        kurtosis of the uniform law (the paper's choice). Values below 1
+        are refused: no law has them.
     weight : float
         :math:`\lambda \ge 0`; the paper uses 1.0.
     select : {'default', 'all', 'paper'}, module type, predicate or list of patterns
@@ -199,8 +239,9 @@ class KURE(nn.Module):
     Raises
     ------
     InvalidArgument
-        At construction for a bad ``target`` or ``weight``; at the call if
-        the selection is empty (never a silent zero).
+        At construction for a ``target`` below 1 or not finite, or a
+        negative or non-finite ``weight``; at the call if the selection is
+        empty (never a silent zero).
 
     Notes
     -----
@@ -216,6 +257,9 @@ class KURE(nn.Module):
       the replicated weights only, so every rank computes the same value.
     * The selection is resolved at each call (cheap: a walk over the module
       tree), so layers added later are picked up.
+    * A selected weight that holds NaN or inf makes the penalty NaN (see
+      :func:`kurtosis`): a diverged layer is never reported as a finite
+      penalty.
 
     References
     ----------
@@ -253,13 +297,19 @@ class KURE(nn.Module):
         unbiased: bool = False,
     ):
         super().__init__()
-        for name, v, low in (("target", target, None), ("weight", weight, 0.0)):
+        for name, v, low in (("target", target, 1.0), ("weight", weight, 0.0)):
             if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise InvalidArgument(f"KURE: {name}={v!r} must be a real number")
-            if not math.isfinite(v) or (low is not None and v < low):
+            if not math.isfinite(v) or v < low:
                 raise InvalidArgument(
-                    f"KURE: {name}={v!r} must be a finite number"
-                    + (" >= 0" if low is not None else "")
+                    f"KURE: {name}={v!r} must be a finite number >= {low:g}"
+                    + (
+                        " (the Pearson kurtosis of any law is at least 1: 1.8 "
+                        "for the uniform law, 3 for the Gaussian; the target is "
+                        "not the excess kurtosis, which is 3 less)"
+                        if name == "target"
+                        else ""
+                    )
                 )
         self.target = float(target)
         self.weight = float(weight)

@@ -68,7 +68,7 @@ def _build(base):
             *,
             every: int | None = None,
             bits: int = 4,
-            scheme: str = "signed",
+            scheme: str = "paper",
             eps: float = 0.05,
             select="all",
         ):

@@ -176,8 +176,9 @@ class SensitivityMonitor:
         is called).
     bits : int
         Bit-width :math:`M`.
-    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
-        Level set, as in :func:`analyze`.
+    scheme : {'paper', 'signed', 'symmetric', 'midrise'}
+        Level set, as in :func:`analyze` (default ``'paper'``; ``'signed'``
+        for M-bit integer weights).
     eps : float
         Relative step error of :math:`\Gamma`.
     select : {'all', 'default', 'paper'}, type, predicate or patterns
@@ -212,7 +213,7 @@ class SensitivityMonitor:
         every: int = 100,
         bits: int = 4,
         *,
-        scheme: str = "signed",
+        scheme: str = "paper",
         eps: float = 0.05,
         select: Spec = "all",
         include: Spec | None = None,

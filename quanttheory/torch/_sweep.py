@@ -2,6 +2,7 @@ r"""Robustness sweeps of the KURE paper: a metric against the step and the bit-w
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterable
@@ -30,12 +31,13 @@ def carry_over_step(step, calibration_bits: int, bits: int):
 
         \Delta_M = \tilde\Delta_{M_c}\, 2^{M_c - M}
 
-    keeps the half-range :math:`\alpha = 2^{M-1}\Delta` of the :math:`2^M`
-    levels fixed while the number of levels changes (ACIQ's and the KURE
-    paper's convention :math:`\Delta = 2\alpha/2^M`). For the ``'signed'``
-    scheme :math:`\alpha` is exactly the magnitude of the most negative level;
-    the largest positive level :math:`(2^{M-1}-1)\Delta` then moves by less
-    than one step.
+    keeps the half-range :math:`\alpha = 2^{M-1}\Delta` fixed while the
+    number of levels changes (ACIQ's and the KURE paper's convention
+    :math:`\Delta = 2\alpha/2^M`). For the ``'paper'`` scheme (the default)
+    :math:`\alpha` is exactly the largest level :math:`2^{M-1}\Delta`; for
+    ``'signed'`` it is the magnitude of the most negative level, and the
+    largest positive level :math:`(2^{M-1}-1)\Delta` then moves by less than
+    one step.
 
     Parameters
     ----------
@@ -131,7 +133,7 @@ class SweepResult(Table):
     """
 
     rows: list[SweepRow]
-    scheme: str = "signed"
+    scheme: str = "paper"
     per_channel: bool = False
     metric_name: str = "metric"
 
@@ -259,6 +261,55 @@ def _bits_list(func: str, bits) -> list[int]:
     return [check_bits(func, b) for b in items]
 
 
+def _not_a_function(evaluate) -> str:
+    """'generator function' etc. when calling ``evaluate`` gives no value."""
+    call = None if inspect.isroutine(evaluate) else type(evaluate).__call__
+    for f in (evaluate, call):
+        if inspect.isasyncgenfunction(f):
+            return "async generator function"
+        if inspect.isgeneratorfunction(f):
+            return "generator function"
+        if inspect.iscoroutinefunction(f):
+            return "coroutine function"
+    return ""
+
+
+def _metric(func: str, value) -> float:
+    """``float(value)``, or an error that names ``evaluate`` and what it returned."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach().reshape(()))
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = None
+    if out is None or isinstance(value, (bool, str, bytes)):
+        raise InvalidArgument(
+            f"{func}: evaluate returned {_describe(value)}, not a number; "
+            "evaluate(model) must return the metric as a float"
+        )
+    return out
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}" + ("..." if len(text) > 60 else "")
+
+
+def _calibration_bits(func: str, value, scheme: str) -> int:
+    """``calibration_bits`` checked like ``bits``, and named in the message."""
+    try:
+        b = check_bits(func, value)
+        get_scheme(func, scheme, b)
+    except InvalidArgument as exc:
+        msg = str(exc).replace(f"{func}: bits=", f"{func}: calibration_bits=", 1)
+        raise InvalidArgument(msg) from None
+    return b
+
+
 def _geo_ratio(used: dict, base: dict) -> float:
     logs = []
     for name, d in used.items():
@@ -278,7 +329,7 @@ def robustness_sweep(
     power_of_two: bool | str = True,
     calibration_bits: int | None = None,
     *,
-    scheme: str = "signed",
+    scheme: str = "paper",
     per_channel: bool = False,
     select: Spec = "all",
     include: Spec | None = None,
@@ -311,8 +362,10 @@ def robustness_sweep(
         The model (DDP/compile wrappers are unwrapped); its weights are
         restored after each evaluation.
     evaluate : callable
-        ``evaluate(model) -> float`` (e.g. test accuracy). It should put the
-        model in eval mode and disable gradients itself.
+        ``evaluate(model) -> float`` (e.g. test accuracy): a plain function
+        that returns a number (a 0-d tensor is fine), not a generator or a
+        coroutine function. It should put the model in eval mode and disable
+        gradients itself.
     bits : int or iterable of int
         Bit-widths :math:`M` of the ``'step_scale'``, ``'power_of_two'`` and
         ``'carry_over'`` rows.
@@ -323,8 +376,10 @@ def robustness_sweep(
         :func:`round_power_of_two` (``True`` means ``'nearest'``).
     calibration_bits : int, optional
         :math:`M_c` of the ``'carry_over'`` rows; ``None`` for none.
-    scheme : {'signed', 'symmetric', 'paper', 'midrise'}
-        Level set, as in :func:`quantized` (default: signed integer levels).
+    scheme : {'paper', 'signed', 'symmetric', 'midrise'}
+        Level set, as in :func:`quantized`: ``'paper'`` (default, the
+        package's :math:`2^M+1` levels) or ``'signed'`` to simulate M-bit
+        two's-complement integer weights.
     per_channel : bool
         One step per output channel, as in :func:`quantized` (default: one
         step per tensor).
@@ -344,6 +399,17 @@ def robustness_sweep(
         One :class:`SweepRow` per evaluation: the ``'float'`` row first, then
         per bit-width the ``'step_scale'`` and ``'power_of_two'`` rows, then
         the ``'carry_over'`` rows.
+
+    Raises
+    ------
+    InvalidArgument
+        For an ``evaluate`` that is not callable or is a generator or
+        coroutine function (refused before any weight changes), an
+        ``evaluate`` that returns something other than a number (the weights
+        are restored first), invalid ``bits``, ``calibration_bits`` (named as
+        such), ``step_scales``, ``power_of_two`` or ``scheme``, or an empty
+        selection. An exception raised by ``evaluate`` itself propagates
+        unchanged, after the weights are restored.
 
     Notes
     -----
@@ -370,7 +436,7 @@ def robustness_sweep(
     ...         err = (m(x) - ref).pow(2).mean() / ref.pow(2).mean()
     ...     return float(-10 * torch.log10(err))
     >>> res = robustness_sweep(net, fidelity, bits=[4], step_scales=[0.8, 1.0, 1.2],
-    ...                        power_of_two=False)
+    ...                        power_of_two=False, scheme="signed")   # int4 weights
     >>> [(r.kind, r.step_scale) for r in res]
     [('float', nan), ('step_scale', 0.8), ('step_scale', 1.0), ('step_scale', 1.2)]
     >>> best = max(res.select("step_scale"), key=lambda r: r.metric)
@@ -380,6 +446,13 @@ def robustness_sweep(
     func = "robustness_sweep"
     if not callable(evaluate):
         raise InvalidArgument(f"{func}: evaluate={evaluate!r} must be callable")
+    kind = _not_a_function(evaluate)
+    if kind:
+        raise InvalidArgument(
+            f"{func}: evaluate={evaluate!r} is a {kind}: calling it returns a "
+            f"{'generator' if 'generator' in kind else 'coroutine'}, not the "
+            "metric; pass a plain function evaluate(model) -> float"
+        )
     s = get_scheme(func, scheme, 2)
     bit_list = _bits_list(func, bits)
     for b in bit_list:
@@ -387,8 +460,7 @@ def robustness_sweep(
     scales = [check_positive_scalar(func, "step_scales", v) for v in step_scales]
     mode = _pow2_mode(func, power_of_two)
     if calibration_bits is not None:
-        calibration_bits = check_bits(func, calibration_bits)
-        get_scheme(func, s.name, calibration_bits)
+        calibration_bits = _calibration_bits(func, calibration_bits, s.name)
     weights = select_weights(model, select, include=include, exclude=exclude, func=func)
     needed = sorted(set(bit_list) | ({calibration_bits} - {None}))
     base = {b: compute_steps(func, weights, b, s.name, per_channel, 0) for b in needed}
@@ -402,11 +474,12 @@ def robustness_sweep(
 
     def run(b, **extra) -> tuple[float, dict]:
         with quantized(model, b, **kw, **extra) as used:
-            return float(evaluate(model)), used
+            return _metric(func, evaluate(model)), used
 
     rows: list[SweepRow] = []
     if baseline:
-        rows.append(SweepRow("float", None, math.nan, None, float(evaluate(model))))
+        metric = _metric(func, evaluate(model))
+        rows.append(SweepRow("float", None, math.nan, None, metric))
     for b in bit_list:
         for sc in scales:
             metric, _ = run(b, steps=base[b], step_scale=sc)

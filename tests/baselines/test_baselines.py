@@ -369,13 +369,15 @@ def test_grid_search_is_the_argmin_over_its_own_grid(bits, scheme):
 def test_grid_search_never_beats_the_exact_optimum(law, bits):
     x = qt.Empirical(_data(law, 10_000, seed=11 + bits))
     best = qt.optimal_step(x, bits, scheme="signed")
-    grid = baselines.grid_search(x, bits)
+    grid = baselines.grid_search(x, bits, scheme="signed")
     # both scored by the same exact evaluator: the optimum is never worse
     # (the 1e-13 slack covers the float64 sum over 2e4 squares)
     assert qt.mse(x, grid, bits, scheme="signed") >= qt.mse(
         x, best, bits, scheme="signed"
     ) * (1 - 1e-13)
-    assert baselines.excess_mse(x, grid, bits, reference=best) >= -1e-13
+    assert (
+        baselines.excess_mse(x, grid, bits, scheme="signed", reference=best) >= -1e-13
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -434,12 +436,13 @@ def test_histogram_observer_is_torchs_observer():
     scale, _ = obs.calculate_qparams()
     # torch's own defaults are quant_min=-128, quant_max=127, dst_nbins=256:
     # the adapter at 8 bits, signed, reproduces them bit for bit
-    assert baselines.histogram_observer(x, 8) == float(scale[0])
-    assert baselines.histogram_observer(torch.from_numpy(x), 8) == float(scale[0])
+    assert baselines.histogram_observer(x, 8, "signed") == float(scale[0])
+    t = torch.from_numpy(x)
+    assert baselines.histogram_observer(t, 8, "signed") == float(scale[0])
     # chunked feeding and torch's 256-level search model are accepted
-    assert baselines.histogram_observer(x, 4, chunk=4096) > 0
-    assert baselines.histogram_observer(x, 4, dst_nbins=256) > 0
-    assert baselines.histogram_observer(x, 4, "paper") > 0
+    assert baselines.histogram_observer(x, 4, "signed", chunk=4096) > 0
+    assert baselines.histogram_observer(x, 4, "signed", dst_nbins=256) > 0
+    assert baselines.histogram_observer(x, 4) > 0  # default 'paper': qint32
 
 
 def test_histogram_observer_refuses_what_torch_cannot_represent():
@@ -447,7 +450,7 @@ def test_histogram_observer_refuses_what_torch_cannot_represent():
     with pytest.raises(qt.InvalidArgument, match="midrise"):
         baselines.histogram_observer([1.0, 2.0], 4, "midrise")
     with pytest.raises(qt.InvalidArgument, match="beyond torch"):
-        baselines.histogram_observer([1.0, 2.0], 9)
+        baselines.histogram_observer([1.0, 2.0], 9, "signed")
     with pytest.raises(qt.InvalidArgument, match="all zero"):
         baselines.histogram_observer(np.zeros(10), 4)
 
@@ -460,8 +463,8 @@ def test_excess_mse():
     x = qt.Empirical(samples)
     best = qt.optimal_step(x, 3, scheme="signed")
     # the default reference is optimal_step: the same step scored twice
-    assert baselines.excess_mse(x, best, 3) == 0.0
-    ex = baselines.excess_mse(x, [best, 2 * best], 3)
+    assert baselines.excess_mse(x, best, 3, "signed") == 0.0
+    ex = baselines.excess_mse(x, [best, 2 * best], 3, "signed")
     assert ex.shape == (2,)
     assert ex[0] == 0.0
     # expected: the ratio of two plain-numpy MSEs (registry.direct_mse, the
@@ -473,8 +476,75 @@ def test_excess_mse():
     tol = 4 * samples.size * EPS * want
     assert want - 1 > 0.1  # doubling the optimal step costs MSE
     assert abs(ex[1] - (want - 1)) <= tol
-    got = baselines.excess_mse(samples, 2 * best, 3, reference=best)
+    got = baselines.excess_mse(samples, 2 * best, 3, "signed", reference=best)
     assert abs(got - (want - 1)) <= tol
+
+
+# ---------------------------------------------------------------------------
+# one default scheme, and what users hold
+# ---------------------------------------------------------------------------
+def test_default_scheme_is_the_package_default():
+    # issue 11: the same name gives the same answer; the package default is
+    # 'paper' (the core's), for every baseline that takes a scheme
+    core = inspect.signature(qt.optimal_step).parameters["scheme"].default
+    assert core == "paper"
+    for name in baselines.__all__:
+        obj = getattr(baselines, name)
+        if callable(obj) and "scheme" in inspect.signature(obj).parameters:
+            assert inspect.signature(obj).parameters["scheme"].default == core, name
+    samples = _data("gaussian", 10_000, seed=6)
+    x = qt.Empirical(samples)
+    paper, signed = qt.optimal_step(x, 4), qt.optimal_step(x, 4, scheme="signed")
+    assert paper != signed
+    # scored by default on the paper levels: the core's default optimum is
+    # the optimum; the signed one is not (expected from the plain-numpy MSE)
+    assert baselines.excess_mse(x, paper, 4) == 0.0
+    want = direct_mse(samples, signed, 4, "paper") / direct_mse(
+        samples, paper, 4, "paper"
+    )
+    assert want > 1
+    got = baselines.excess_mse(x, signed, 4)
+    assert abs(got - (want - 1)) <= 4 * samples.size * EPS * want
+    assert baselines.excess_mse(x, signed, 4, "signed") == 0.0
+
+
+_TORCH_CALLS = {
+    "aciq_gaussian": baselines.aciq_gaussian,
+    "aciq_laplace": baselines.aciq_laplace,
+    "octav": baselines.octav,
+    "max_abs": baselines.max_abs,
+    "percentile": baselines.percentile,
+    "grid_search": baselines.grid_search,
+    "histogram_observer": baselines.histogram_observer,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TORCH_CALLS))
+def test_torch_tensors_are_accepted(name):
+    # a Parameter that requires grad and a bfloat16 tensor give what their
+    # values give as a NumPy array (bfloat16 values are exact in float32)
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(7)
+    w = torch.nn.Parameter(torch.randn(4000, generator=g))
+    f = _TORCH_CALLS[name]
+    assert w.requires_grad
+    assert f(w, 4) == f(w.detach().numpy(), 4)
+    b = w.detach().to(torch.bfloat16)
+    assert f(b, 4) == f(b.float().numpy(), 4)
+
+
+def test_torch_inputs_of_excess_mse_and_scales():
+    torch = pytest.importorskip("torch")
+    w = torch.randn(2000, dtype=torch.float64, requires_grad=True)
+    d = qt.optimal_step(qt.Empirical(w.detach().numpy()), 4)
+    assert baselines.excess_mse(w, d, 4) == 0.0
+    step = torch.tensor(2 * d, dtype=torch.float64)
+    assert baselines.excess_mse(w, step, 4) == baselines.excess_mse(
+        w.detach().numpy(), 2 * d, 4
+    )
+    assert baselines.aciq_gaussian(torch.tensor(2.0), 4) == baselines.aciq_gaussian(
+        2.0, 4
+    )
 
 
 # ---------------------------------------------------------------------------

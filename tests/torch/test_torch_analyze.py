@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ def test_row_keys_and_formats(cnn):
     assert len(md) == 2 + len(rows)
     doc = json.loads(res.to_json())
     assert doc["bits"] == 4
-    assert doc["scheme"] == "signed"
+    assert doc["scheme"] == "paper"  # the package default
     assert doc["rows"][0]["shape"] == [4, 1, 3, 3]
     assert set(doc["columns"]) == set(rows[0])
     assert "conv1.weight" in res.to_text()
@@ -169,7 +170,8 @@ def test_per_channel_rows_are_the_engine_per_slice(cnn):
     w = cnn.conv2.weight.detach()
     for r in res:
         emp = qt.Empirical(w[r.channel].double().numpy())
-        assert r.optimal_step == qt.optimal_step(emp, 4, scheme="signed")
+        # both at their defaults: one default scheme, 'paper'
+        assert r.optimal_step == qt.optimal_step(emp, 4)
         assert r.numel == 36
         assert r.shape == (8, 4, 3, 3)
         assert math.isnan(r.gaussian_step)
@@ -188,7 +190,7 @@ def test_bfloat16_weights_are_read_exactly():
     r = analyze({"w": w})[0]
     assert r.dtype == "bfloat16"
     emp = qt.Empirical(w.double().numpy())  # bf16 -> float64 is exact
-    assert r.optimal_step == qt.optimal_step(emp, 4, scheme="signed")
+    assert r.optimal_step == qt.optimal_step(emp, 4)
 
 
 def test_most_sensitive(cnn):
@@ -201,14 +203,90 @@ def test_most_sensitive(cnn):
     )
 
 
+def test_most_sensitive_ranks_constant_tensors_last(cnn):
+    # issue 11: BatchNorm buffers (constant running_var, bn.weight: mse 0,
+    # gamma_rel inf; zero running_mean and bn.bias: NaN) ranked first
+    res = analyze(cnn, all_float=True)
+    names = [r.name for r in res]
+    degenerate = ["bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]
+    assert set(degenerate) <= set(names)
+    ranked = res.most_sensitive(len(res))
+    assert len(ranked) == len(res)
+    live = [r for r in ranked if r.name not in degenerate]
+    assert [r.name for r in ranked[len(live) :]] == [
+        n
+        for n in names
+        if n in degenerate  # table order
+    ]
+    assert all(math.isfinite(r.gamma_rel) and r.mse > 0 for r in live)
+    assert [r.gamma_rel for r in live] == sorted(
+        (r.gamma_rel for r in live), reverse=True
+    )
+    by_name = {r.name: r for r in res}
+    for n in ("bn.weight", "bn.running_var"):  # constant ones: exactly quantized
+        r = by_name[n]
+        assert r.mse == 0.0
+        assert r.gamma_rel == math.inf
+        assert "constant tensor" in r.note
+        assert "gamma_rel is infinite" in r.note
+    for n in ("bn.bias", "bn.running_mean"):  # all zero: no step
+        assert "all zero" in by_name[n].note
+    # whatever the column: by gamma a constant tensor is degenerate too
+    assert res.most_sensitive(3, by="gamma")[0].name not in degenerate
+    assert res.most_sensitive(len(res), by="gamma")[-1].name in degenerate
+
+
+def _dynamic_quantized():
+    # torch.ao is deprecated in torch 2.10+ and warns; the checkpoint it makes
+    # is what users hold
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+        return torch.ao.quantization.quantize_dynamic(
+            net, {nn.Linear}, dtype=torch.qint8
+        )
+
+
+def test_torch_ao_dynamic_quantized_checkpoint_says_already_quantized(tmp_path):
+    # issue 11: "no weight tensor to analyse"; now it says why
+    qnet = _dynamic_quantized()
+    path = tmp_path / "dq.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sd = qnet.state_dict()
+        torch.save(sd, path)
+    for src in (path, str(path), sd, qnet):
+        with pytest.raises(
+            qt.InvalidArgument,
+            match=r"analyze: .* is already quantized: '0\._packed_params\."
+            r"_packed_params' holds the packed qint8 weights of a torch\.ao",
+        ):
+            analyze(src)
+    with pytest.raises(qt.InvalidArgument, match=r"no float weight.*already quantized"):
+        analyze(path, non_float="skip")
+
+
+def test_partly_quantized_model_skips_with_a_reason():
+    qnet = _dynamic_quantized()
+    sd = dict(qnet.state_dict())
+    sd["head.weight"] = torch.randn(4, 4)
+    res = analyze(sd, non_float="skip")
+    assert [r.name for r in res] == ["head.weight"]
+    skipped = dict(res.skipped)
+    assert skipped["0._packed_params._packed_params"] == (
+        "already quantized (torch.ao packed params)"
+    )
+
+
 def test_gamma_is_the_exact_mse_change():
     # Gamma is |MSE(step (1 +- eps)) - MSE(step)|, evaluated directly here
     w = torch.from_numpy(np.random.default_rng(0).laplace(size=(40, 50)))
     r = analyze({"w": w}, bits=3, eps=0.05)[0]
     emp = qt.Empirical(w.numpy())
     d = r.optimal_step
-    up = abs(qt.mse(emp, 1.05 * d, 3, scheme="signed") - r.mse)
-    down = abs(qt.mse(emp, 0.95 * d, 3, scheme="signed") - r.mse)
+    up = abs(qt.mse(emp, 1.05 * d, 3) - r.mse)
+    down = abs(qt.mse(emp, 0.95 * d, 3) - r.mse)
     # d +- eps*d versus d*(1 +- eps): one rounding apart
     assert r.gamma_plus == pytest.approx(up, rel=1e-9)
     assert r.gamma_minus == pytest.approx(down, rel=1e-9)

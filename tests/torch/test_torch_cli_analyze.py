@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import io
 import json
 import os
+import warnings
 
 import pytest
 import torch
@@ -43,7 +45,10 @@ def checkpoint(tmp_path, cnn):
 def test_table_is_the_default(capsys, checkpoint):
     code, out, err = call(capsys, checkpoint)
     assert code == 0, err
-    assert "5 weight tensor(s), 4 bits, scheme 'signed'" in out
+    # issue 11: one default scheme, the Python API's ('paper')
+    default = inspect.signature(analyze).parameters["scheme"].default
+    assert default == "paper"
+    assert f"5 weight tensor(s), 4 bits, scheme '{default}'" in out
     assert "conv2.weight" in out
     assert "skipped" in out  # biases and the BN counter
 
@@ -102,7 +107,16 @@ def _bad_checkpoints(tmp_path):
     garbage.write_bytes(b"\x00" * 16)
     garbage_pt = tmp_path / "garbage.pth"
     garbage_pt.write_bytes(b"not a zip")
+    dynamic = tmp_path / "dynamic.pt"
+    with warnings.catch_warnings():  # torch.ao is deprecated and warns
+        warnings.simplefilter("ignore")
+        net = torch.nn.Sequential(torch.nn.Linear(8, 4))
+        qnet = torch.ao.quantization.quantize_dynamic(
+            net, {torch.nn.Linear}, dtype=torch.qint8
+        )
+        torch.save(qnet.state_dict(), dynamic)
     return {
+        "dynamic": (dynamic, "is already quantized"),
         "missing": (tmp_path / "missing.safetensors", "does not exist"),
         "unreadable": (garbage, "cannot read"),
         "unreadable_pt": (garbage_pt, "cannot read"),
@@ -113,7 +127,8 @@ def _bad_checkpoints(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "unreadable", "unreadable_pt", "nan", "non_float", "empty"]
+    "case",
+    ["missing", "unreadable", "unreadable_pt", "nan", "non_float", "empty", "dynamic"],
 )
 def test_bad_input_one_line_exit_2_nothing_written(capsys, tmp_path, case):
     path, message = _bad_checkpoints(tmp_path)[case]
@@ -180,3 +195,38 @@ def test_bad_options_are_usage_errors(capsys, argv, match):
         parse("m.safetensors", *argv)
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_out_dev_full_is_refused_and_left_alone(capsys, checkpoint):
+    # before: exit 0, and (as root) the device node replaced by a regular file
+    code, out, err = call(capsys, checkpoint, "--out", "/dev/full")
+    assert (code, out) == (2, "")
+    assert err == (
+        "quanttheory analyze: error: --out /dev/full: is not a regular file "
+        "(a device, pipe or socket)\n"
+    )
+    assert os.path.exists("/dev/full")
+    assert not os.path.isfile("/dev/full")
+
+
+def test_out_symlink_is_written_through(capsys, tmp_path, checkpoint):
+    # before: the rename replaced the link by a regular file
+    real = tmp_path / "real"
+    real.mkdir()
+    target = real / "rows.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    code, out, err = call(capsys, checkpoint, "--format", "csv", "--out", link)
+    assert (code, out) == (0, "")
+    assert f"wrote 5 row(s) to {link}" in err
+    assert link.is_symlink()
+    assert target.read_text().startswith("name,channel,shape")
+    # nothing else anywhere: no temporary left in either directory
+    assert sorted(p.name for p in real.iterdir()) == ["rows.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "link.csv",
+        "model.safetensors",
+        "real",
+    ]

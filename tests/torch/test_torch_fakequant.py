@@ -5,6 +5,8 @@ weights bit for bit.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -122,7 +124,7 @@ def test_torch_fake_quantize_on_exact_ties_differs_often():
     step = float(np.float32(qt.optimal_step(qt.Gaussian(1.0), 6)))
     k = torch.arange(-32, 31, dtype=torch.float32)
     x = (k + 0.5) * step
-    got = fake_quantize(x, step, 6)
+    got = fake_quantize(x, step, 6, "signed")
     assert torch.equal(got, torch.from_numpy(qt.quantize(x.numpy(), step, 6, "signed")))
     ref = torch.fake_quantize_per_tensor_affine(x, step, 0, -32, 31)
     diff = got != ref
@@ -137,17 +139,23 @@ def test_equals_torch_per_channel_fake_quantize():
     g = torch.Generator().manual_seed(2)
     w = torch.randn(4, 50, generator=g)
     scale = torch.tensor([0.125, 0.25, 0.0625, 0.5])  # powers of two: exact
-    got = fake_quantize(w, scale.reshape(4, 1), 4)
     ref = torch.fake_quantize_per_channel_affine(
         w, scale, torch.zeros(4, dtype=torch.int32), 0, -8, 7
     )
-    assert torch.equal(got, ref)
+    # torch's (scale, ch_axis) is (step, axis); a broadcasting step is the same
+    assert torch.equal(fake_quantize(w, scale, 4, "signed", axis=0), ref)
+    assert torch.equal(fake_quantize(w, scale.reshape(4, 1), 4, "signed"), ref)
+    ref1 = torch.fake_quantize_per_channel_affine(
+        w.T.contiguous(), scale, torch.zeros(4, dtype=torch.int32), 1, -8, 7
+    )
+    assert torch.equal(fake_quantize(w.T, scale, 4, "signed", axis=1), ref1)
+    assert torch.equal(fake_quantize(w.T, scale, 4, "signed", axis=-1), ref1)
 
 
 def test_straight_through_gradient_equals_torch():
     x = sample(n=1000).requires_grad_()
     x2 = x.detach().clone().requires_grad_()
-    out = fake_quantize(x, 0.25, 3)
+    out = fake_quantize(x, 0.25, 3, "signed")
     # with autograd on, the value is still bit-exact (-0.0 included)
     want = torch.from_numpy(qt.quantize(x.detach().numpy(), 0.25, 3, "signed"))
     assert torch.equal(out.detach().view(torch.int32), want.view(torch.int32))
@@ -164,13 +172,163 @@ def test_straight_through_gradient_equals_torch():
         ((torch.arange(3), 0.1, 4), "floating torch.Tensor"),
         ((torch.ones(3), -0.1, 4), "step=-0.1 must be a positive"),
         ((torch.ones(3), torch.tensor([0.1, 0.0, 0.1]), 4), "first bad value 0.0"),
+        ((torch.ones(3), torch.tensor([True]), 4), "dtype torch.bool"),
         ((torch.ones(3), 0.1, 0), "bits=0"),
         ((torch.ones(3), 0.1, 4, "affine"), "scheme='affine'"),
+        (
+            (torch.ones(3).to(torch.float8_e4m3fn), 0.5, 4),
+            "float8_e4m3fn, which torch cannot divide",
+        ),
     ],
 )
 def test_fake_quantize_errors(args, match):
-    with pytest.raises(qt.InvalidArgument, match=match):
+    with pytest.raises(qt.InvalidArgument, match="fake_quantize: .*" + match):
         fake_quantize(*args)
+
+
+# -- NaN and unrepresentable steps: refused, as by quanttheory.quantize ----------------
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_nan_is_refused_as_by_the_core_quantizer(dtype):
+    # issue 11: fake_quantize passed NaN through silently while quantize
+    # raised; both raise now (NaN has no nearest level)
+    x = torch.tensor([0.5, float("nan"), -0.25], dtype=dtype)
+    with pytest.raises(qt.InvalidArgument, match="quantize: x contains NaN"):
+        qt.quantize(x.numpy(), 0.25, 4)
+    with pytest.raises(
+        qt.InvalidArgument, match=r"fake_quantize: x contains NaN \(1 of 3 values\)"
+    ):
+        fake_quantize(x, 0.25, 4)
+    with pytest.raises(qt.InvalidArgument, match="x contains NaN"):
+        fake_quantize(x.requires_grad_(), torch.tensor(0.25), 4, "signed")
+
+
+def test_infinite_inputs_go_to_the_outermost_level_as_in_the_core():
+    x = torch.tensor([-math.inf, 0.3, math.inf])
+    got = fake_quantize(x, 0.25, 3, "signed")
+    assert got.tolist() == [-1.0, 0.25, 0.75]  # levels -4..3 times 0.25
+    assert torch.equal(got, torch.from_numpy(qt.quantize(x.numpy(), 0.25, 3, "signed")))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "step", "bits"),
+    [
+        (torch.float16, 1e-8, 4),  # rounds to 0 in float16
+        (torch.float16, 1e4, 8),  # the outer level 128e4 overflows float16
+        (torch.float32, 1e-40, 4),  # subnormal in float32
+    ],
+)
+def test_unrepresentable_step_is_refused_as_by_the_core(dtype, step, bits):
+    x = torch.ones(3, dtype=dtype)
+    with pytest.raises(qt.InvalidArgument, match="not representable"):
+        qt.quantize(x.numpy(), step, bits)
+    with pytest.raises(qt.InvalidArgument, match=r"fake_quantize: .*not representable"):
+        fake_quantize(x, step, bits)
+    with pytest.raises(qt.InvalidArgument, match="not representable"):
+        fake_quantize(x, torch.tensor([step, 0.5, 0.5], dtype=torch.float64), bits)
+
+
+# -- per-channel steps and axis ----------------------------------------------------
+def _conv_weight():
+    g = torch.Generator().manual_seed(3)
+    scale = torch.logspace(-2, 1, 6).reshape(6, 1, 1, 1)
+    return torch.randn(6, 4, 3, 3, generator=g) * scale
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_per_channel_steps_fit_fake_quantize_with_axis(scheme):
+    # issue 11: optimal_step(w, 4, per_channel=True) has shape (C,) and
+    # fake_quantize(w, s, 4) failed with a raw broadcast error
+    w = _conv_weight()
+    s = optimal_step(w, 4, scheme=scheme, per_channel=True)
+    assert s.shape == (6,)
+    got = fake_quantize(w, s, 4, scheme, axis=0)
+    # expected: the numpy quantizer with the step reshaped by hand
+    want = qt.quantize(w.numpy(), s.numpy().reshape(6, 1, 1, 1), 4, scheme)
+    assert torch.equal(got, torch.from_numpy(want))
+    assert torch.equal(fake_quantize(w, s, 4, scheme, axis=-4), got)
+
+
+def test_axis_on_another_dimension():
+    w = _conv_weight()
+    s = optimal_step(w, 3, per_channel=True, axis=1)
+    assert s.shape == (4,)
+    want = qt.quantize(w.numpy(), s.numpy().reshape(1, 4, 1, 1), 3)
+    assert torch.equal(fake_quantize(w, s, 3, axis=1), torch.from_numpy(want))
+
+
+def test_issue_example_now_says_which_axis():
+    w = _conv_weight()
+    s = optimal_step(w, 4, per_channel=True)
+    with pytest.raises(qt.InvalidArgument, match=r"shape \(6,\).*pass axis="):
+        fake_quantize(w, s, 4)
+    # a square matrix: a (C,) step would broadcast silently along the columns
+    sq = torch.randn(5, 5)
+    with pytest.raises(qt.InvalidArgument, match="axis=None"):
+        fake_quantize(sq, optimal_step(sq, 4, per_channel=True), 4)
+
+
+@pytest.mark.parametrize(
+    ("step", "kwargs", "match"),
+    [
+        (torch.full((5,), 0.1), {"axis": 0}, r"x.shape\[0\] = 6 values.*\(5,\)"),
+        (torch.full((6, 1), 0.1), {"axis": 0}, r"got shape \(6, 1\)"),
+        (0.1, {"axis": 0}, r"got shape \(\)"),
+        (torch.full((6,), 0.1), {"axis": 4}, "axis=4 is out of range"),
+        (torch.full((6,), 0.1), {"axis": True}, "axis=True must be an integer"),
+        (torch.full((2, 1, 1, 1), 0.1), {}, r"shape \(2, 1, 1, 1\) does not broadcast"),
+        (torch.full((1, 6, 1, 1, 1), 0.1), {}, "does not broadcast"),
+        (np.full(3, 0.1), {}, r"shape \(3,\), one value per channel"),
+    ],
+)
+def test_step_shape_errors(step, kwargs, match):
+    with pytest.raises(qt.InvalidArgument, match="fake_quantize: .*" + match):
+        fake_quantize(_conv_weight(), step, 4, **kwargs)
+
+
+def test_broadcasting_steps_still_work():
+    w = _conv_weight()
+    one = torch.tensor([0.125])  # one value: no ambiguity
+    assert torch.equal(fake_quantize(w, one, 4), fake_quantize(w, 0.125, 4))
+    cols = torch.full((3,), 0.125)  # a 1-D x takes elementwise steps
+    x = torch.tensor([0.3, -0.3, 2.0])
+    assert fake_quantize(x, cols, 2).tolist() == [0.25, -0.25, 0.25]
+
+
+# -- what users hold: Parameters that require grad, bfloat16 -------------------------
+def test_bfloat16_parameter_that_requires_grad():
+    p = nn.Parameter(_conv_weight().to(torch.bfloat16))
+    assert p.requires_grad
+    # a power-of-two step and levels k/8, |k| <= 8: exact in bfloat16, so the
+    # expected value is the float32 numpy quantizer rounded to bfloat16
+    q = fake_quantize(p, 0.125, 4)
+    assert q.dtype == torch.bfloat16
+    want = qt.quantize(p.detach().float().numpy(), 0.125, 4)
+    assert torch.equal(q, torch.from_numpy(want).to(torch.bfloat16))
+    q.float().sum().backward()
+    assert p.grad is not None
+    assert p.grad.dtype == torch.bfloat16
+    emp = qt.Empirical(p.detach().float().numpy())  # bf16 -> f32 is exact
+    assert optimal_step(p, 4) == qt.optimal_step(emp, 4)
+    s = optimal_step(p, 4, per_channel=True)
+    assert fake_quantize(p, s, 4, axis=0).shape == p.shape
+
+
+def test_quantized_with_nan_names_the_weight_and_restores(mlp):
+    with torch.no_grad():
+        mlp[4].weight[0, 0] = math.nan
+    snap = {k: bits_of(v) for k, v in mlp.state_dict().items()}
+    steps = {"0.weight": 0.1, "2.weight": 0.1, "4.weight": 0.1}
+    with (
+        pytest.raises(qt.InvalidArgument, match=r"quantized: weight '4\.weight'.*NaN"),
+        quantized(mlp, 4, steps=steps),
+    ):
+        pass  # pragma: no cover
+    # the first two weights were quantized before the third raised: all three
+    # are back, bit for bit (NaN included, hence bits, not torch.equal)
+    for k, v in mlp.state_dict().items():
+        assert torch.equal(bits_of(v), snap[k]), k
+    with pytest.raises(qt.InvalidArgument, match=r"weight '4\.weight'"):
+        quantized(mlp, 4).__enter__()  # through optimal_step: the engine refuses
 
 
 # -- optimal_step of a tensor ---------------------------------------------------------
@@ -217,16 +375,21 @@ def assert_bit_exact(model, snap):
         assert torch.equal(bits_of(v), bits_of(snap[k])), k
 
 
-def test_weights_inside_are_the_quantized_weights(cnn):
+# scheme None: every call at its default, so the bridge's default must be
+# the core's ('paper'); 'signed': the int-M simulation, passed explicitly
+@pytest.mark.parametrize("scheme", [None, "signed"])
+def test_weights_inside_are_the_quantized_weights(cnn, scheme):
+    kw = {} if scheme is None else {"scheme": scheme}
     snap = snapshot(cnn)
-    with quantized(cnn, 4) as used:
+    with quantized(cnn, 4, **kw) as used:
         for name in ("conv1.weight", "fc2.weight"):
             w0 = snap[name]
             d = used[name]
-            assert d == optimal_step(w0, 4)
+            assert d == optimal_step(w0, 4, **kw)
+            assert d == qt.optimal_step(qt.Empirical(w0.numpy()), 4, **kw)
             assert torch.equal(
                 cnn.state_dict()[name],
-                torch.from_numpy(qt.quantize(w0.numpy(), d, 4, "signed")),
+                torch.from_numpy(qt.quantize(w0.numpy(), d, 4, **kw)),
             )
         assert torch.equal(cnn.state_dict()["fc2.bias"], snap["fc2.bias"])
     assert_bit_exact(cnn, snap)
@@ -285,13 +448,15 @@ def test_step_scale_dict_power_of_two_and_steps(cnn):
         assert used["fc1.weight"] == 0.02  # steps are scaled too
 
 
-def test_per_channel_steps_are_used(cnn):
+@pytest.mark.parametrize("scheme", [None, "signed"])
+def test_per_channel_steps_are_used(cnn, scheme):
+    kw = {} if scheme is None else {"scheme": scheme}
     snap = snapshot(cnn)
-    with quantized(cnn, 4, per_channel=True, select=["conv2"]) as used:
+    with quantized(cnn, 4, per_channel=True, select=["conv2"], **kw) as used:
         d = used["conv2.weight"]
         assert d.shape == (8,)
         want = qt.quantize(
-            snap["conv2.weight"].numpy(), d.numpy().reshape(8, 1, 1, 1), 4, "signed"
+            snap["conv2.weight"].numpy(), d.numpy().reshape(8, 1, 1, 1), 4, **kw
         )
         assert torch.equal(cnn.conv2.weight.detach(), torch.from_numpy(want))
     assert_bit_exact(cnn, snap)
@@ -326,7 +491,7 @@ def test_all_zero_weight_is_a_clear_error(mlp):
 def test_cuda_quantized_and_restore(cnn):
     cnn = cnn.cuda()
     snap = snapshot(cnn)
-    with quantized(cnn, 4, per_channel=True) as used:
+    with quantized(cnn, 4, per_channel=True, scheme="signed") as used:
         w = cnn.conv2.weight.detach().cpu()
         d = used["conv2.weight"].numpy().reshape(-1, 1, 1, 1)
         want = qt.quantize(snap["conv2.weight"].cpu().numpy(), d, 4, "signed")
@@ -359,4 +524,14 @@ def test_fake_quantize_inside_torch_compile():
         lambda t: fake_quantize(t, 0.3, 4), backend="aot_eager", fullgraph=True
     )
     assert torch.equal(with_float(x), fake_quantize(x, 0.3, 4))
+    # per channel with axis (shape checks trace; the value checks are skipped)
+    w = _conv_weight()
+    s = optimal_step(w, 4, per_channel=True)
+    per_channel = torch.compile(
+        lambda t, d: fake_quantize(t, d, 4, axis=0), backend="aot_eager", fullgraph=True
+    )
+    assert torch.equal(per_channel(w, s), fake_quantize(w, s, 4, axis=0))
+    # documented: compiled, the NaN check is skipped and NaN propagates
+    nan_x = torch.tensor([0.5, float("nan")])
+    assert torch.isnan(compiled(nan_x, step)[1])
     torch._dynamo.reset()

@@ -78,3 +78,59 @@ def test_star_import_works_without_lightning():
 def test_unknown_attribute():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         qtt.nope
+
+
+def test_every_scheme_default_is_the_package_default():
+    # issue 11: the core defaulted to 'paper', the bridge to 'signed', so
+    # qt.optimal_step(qt.Empirical(w), 4) and qtt.optimal_step(w, 4) differed
+    # (0.006372 against 0.006727 in the report). One default: 'paper'.
+    import inspect
+
+    import quanttheory as qt
+
+    core = inspect.signature(qt.optimal_step).parameters["scheme"].default
+    assert core == "paper"
+    checked = []
+    for name in qtt.__all__:
+        obj = getattr(qtt, name)
+        if not callable(obj):
+            continue
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins
+            continue
+        default = params["scheme"].default if "scheme" in params else None
+        if default not in (None, inspect.Parameter.empty):  # a record's field
+            assert default == core, name
+            checked.append(name)
+    assert {
+        "analyze",
+        "fake_quantize",
+        "optimal_step",
+        "quantized",
+        "robustness_sweep",
+        "SensitivityMonitor",
+        "SweepResult",
+    } <= set(checked)
+
+
+def test_same_name_same_answer():
+    import numpy as np
+    import torch
+
+    import quanttheory as qt
+
+    g = torch.Generator().manual_seed(11)
+    w = torch.randn(128, 64, generator=g) * 0.02
+    emp = qt.Empirical(w.numpy())
+    assert qtt.optimal_step(w, 4) == qt.optimal_step(emp, 4)
+    assert qtt.optimal_step(w, 4, scheme="signed") == qt.optimal_step(
+        emp, 4, scheme="signed"
+    )
+    assert qtt.optimal_step(w, 4) != qtt.optimal_step(w, 4, scheme="signed")
+    d = qtt.optimal_step(w, 4)
+    assert torch.equal(
+        qtt.fake_quantize(w, d, 4), torch.from_numpy(qt.quantize(w.numpy(), d, 4))
+    )
+    assert qtt.analyze({"w": w})[0].mse == qt.mse(emp, d, 4)
+    assert np.isfinite(qtt.analyze({"w": w})[0].mse)

@@ -230,6 +230,11 @@ def test_weight_zero_gives_zero_but_the_selection_is_still_checked(mlp):
     ("kwargs", "match"),
     [
         ({"target": math.nan}, "target=nan must be a finite"),
+        # issue 11: a Pearson kurtosis is at least 1, so a target below it
+        # (such as the uniform law's excess, -1.2) is refused
+        ({"target": -1}, r"KURE: target=-1 must be a finite number >= 1 \(the "),
+        ({"target": -1.2}, "not the excess kurtosis"),
+        ({"target": 0.99}, "target=0.99 must be"),
         ({"weight": -1.0}, "weight=-1.0 must be a finite number >= 0"),
         ({"weight": "1"}, "must be a real number"),
     ],
@@ -237,6 +242,25 @@ def test_weight_zero_gives_zero_but_the_selection_is_still_checked(mlp):
 def test_constructor_errors(kwargs, match):
     with pytest.raises(qt.InvalidArgument, match=match):
         KURE(**kwargs)
+
+
+def test_target_one_is_accepted():
+    # the two-point law +-a has kurtosis exactly 1: the smallest target
+    assert KURE(target=1).target == 1.0
+
+
+def test_a_diverged_layer_makes_the_penalty_nan(mlp):
+    # issue 11: kurtosis returned 0 for a NaN weight and KURE reported the
+    # finite (0 - 1.8)^2 / 1 = 3.24; now NaN reaches the loss
+    kure = KURE()
+    assert kure.selected(mlp) == ["2.weight"]
+    for bad in (math.nan, math.inf):
+        with torch.no_grad():
+            mlp[2].weight[0, 0] = bad
+        assert torch.isnan(kure(mlp))
+        assert torch.isnan(kure.kurtosis(mlp)["2.weight"])
+    kure_c = KURE(per_channel=True)
+    assert torch.isnan(kure_c(mlp))
 
 
 def test_repr_shows_settings():

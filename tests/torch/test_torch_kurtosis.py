@@ -114,13 +114,61 @@ def test_constant_tensor_has_defined_value_zero_and_zero_gradient(dtype):
     assert float(kurtosis(torch.tensor(2.0))) == 0.0
 
 
-def test_underflowing_variance_is_not_nan():
-    # m2^2 underflows to 0 in float32 although the values differ
+def test_underflowing_variance_is_the_real_kurtosis():
+    # m2^2 = (1e-30^2 / 2)^2 = 2.5e-121 underflows float32; standardised
+    # first, the values are {0, 1, 0, -1} and m4 / m2^2 = (1/2) / (1/2)^2 = 2
+    # (before issue 11: the defined value 0, as if the tensor were constant)
     x = torch.tensor([0.0, 1e-30, 0.0, -1e-30], requires_grad=True)
     k = kurtosis(x)
-    assert float(k.detach()) == 0.0
+    assert float(k.detach()) == 2.0
     k.backward()
     assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("scale", [1e20, 1e-20, 1e30, 1e-30])
+def test_extreme_scales_neither_overflow_nor_underflow(dtype, scale):
+    # issue 11: kurtosis(torch.randn(N) * 1e20) was NaN (the float32 fourth
+    # power overflows at |x| > 1.8e9) and * 1e-20 gave 0 (it underflows).
+    # Expected: scipy on the same values in float64, at scale 1 (the
+    # kurtosis is scale invariant; the values are exact multiples in float64
+    # only up to rounding, hence rel 1e-4 for float32 and bfloat16 input)
+    rng = np.random.default_rng(8)
+    x = torch.from_numpy(rng.standard_normal(50_000) * scale).to(dtype)
+    want = scipy.stats.kurtosis(x.double().numpy() / scale, fisher=False)
+    got = float(kurtosis(x))
+    assert got == pytest.approx(want, rel=1e-4 if dtype != torch.float64 else 1e-12)
+
+
+def test_gradient_at_an_extreme_scale():
+    # the gradient of a scale-invariant function at s*x is grad(x) / s; the
+    # fourth powers of 1e150 overflow float64 without standardisation
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(200, dtype=torch.float64, generator=g, requires_grad=True)
+    y = (x.detach() * 1e150).requires_grad_()
+    (gx,) = torch.autograd.grad(kurtosis(x), x)
+    (gy,) = torch.autograd.grad(kurtosis(y), y)
+    assert torch.isfinite(gy).all()
+    torch.testing.assert_close(gy * 1e150, gx, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize(
+    "bad", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"]
+)
+def test_nan_and_inf_propagate_never_zero(dtype, bad):
+    # issue 11: a tensor holding NaN or inf had kurtosis 0, so KURE turned a
+    # diverged layer into a finite penalty. Decision: NaN, per slice
+    x = torch.tensor([[1.0, bad, 2.0, 4.0], [1.0, 2.0, 2.0, 3.0], [5.0] * 4])
+    x = x.to(dtype)
+    assert torch.isnan(kurtosis(x))
+    rows = kurtosis(x, dim=1)
+    assert torch.isnan(rows[0])
+    # the healthy row is untouched: m2 = 1/2, m4 = 1/2 -> 2; constant -> 0
+    assert float(rows[1]) == 2.0
+    assert float(rows[2]) == 0.0
+    assert torch.isnan(kurtosis(torch.full((3,), bad, dtype=dtype)))
+    assert torch.isnan(kurtosis(x[0], unbiased=True))
 
 
 @pytest.mark.parametrize("unbiased", [False, True])

@@ -142,7 +142,13 @@ def test_tables_and_plot(cnn):
         ({"bits": []}, "bits is empty"),
         ({"bits": [4, 0]}, "bits=0"),
         ({"step_scales": [0.0]}, "step_scales=0.0"),
-        ({"calibration_bits": 1.5}, "bits=1.5"),
+        # issue 11: the message named `bits`; it names calibration_bits
+        ({"calibration_bits": 1.5}, "robustness_sweep: calibration_bits=1.5 must"),
+        ({"calibration_bits": 0}, "robustness_sweep: calibration_bits=0 must be"),
+        (
+            {"calibration_bits": 1, "scheme": "symmetric"},
+            "robustness_sweep: calibration_bits=1 must be an integer",
+        ),
         ({"scheme": "affine"}, "scheme='affine'"),
         ({"select": "paper"}, "selects no weight"),
     ],
@@ -151,6 +157,65 @@ def test_sweep_errors(mlp, kwargs, match):
     kw = {"evaluate": lambda m: 0.0, **kwargs}
     with pytest.raises(qt.InvalidArgument, match=match):
         robustness_sweep(mlp, **kw)
+
+
+def _generator(m):
+    yield 1.0
+
+
+async def _coroutine(m):
+    return 1.0
+
+
+class _GeneratorCall:
+    def __call__(self, m):
+        yield 1.0
+
+
+@pytest.mark.parametrize(
+    ("evaluate", "kind"),
+    [
+        (_generator, "generator function"),
+        (_coroutine, "coroutine function"),
+        (_GeneratorCall(), "generator function"),
+    ],
+)
+def test_evaluate_that_returns_no_value_is_refused_up_front(mlp, evaluate, kind):
+    # issue 11: a generator-function evaluate raised a raw TypeError from
+    # float(generator); it is refused before any weight is touched
+    snap = snapshot(mlp)
+    with pytest.raises(qt.InvalidArgument, match=f"evaluate=.* is a {kind}"):
+        robustness_sweep(mlp, evaluate, bits=3)
+    for k, v in mlp.state_dict().items():
+        assert torch.equal(v, snap[k]), k
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "NoneType None"),
+        ("0.9", "str '0.9'"),
+        (torch.ones(2), r"a tensor of shape \(2,\)"),
+    ],
+)
+def test_evaluate_must_return_a_number(cnn, value, shown):
+    snap = snapshot(cnn)
+    calls = []
+
+    def evaluate(m):
+        calls.append(1)
+        return 1.0 if len(calls) == 1 else value  # fails inside `quantized`
+
+    with pytest.raises(qt.InvalidArgument, match=f"evaluate returned {shown}, not a"):
+        robustness_sweep(cnn, evaluate, bits=3)
+    assert len(calls) == 2
+    for k, v in cnn.state_dict().items():  # restored after the refusal
+        assert torch.equal(v, snap[k]), k
+
+
+def test_evaluate_may_return_a_0d_tensor(mlp):
+    res = robustness_sweep(mlp, lambda m: torch.tensor(0.5), bits=3, step_scales=[1])
+    assert [r.metric for r in res] == [0.5, 0.5, 0.5]
 
 
 # -- SensitivityMonitor ---------------------------------------------------------------
@@ -174,7 +239,7 @@ def test_monitor_records_every_k_and_equals_analyze(mlp):
     emp = qt.Empirical(w.double().numpy())
     # weights unchanged since step 6: the record is the engine on them now
     assert last.kurtosis == emp.kurtosis
-    assert last.optimal_step == qt.optimal_step(emp, 3, scheme="signed")
+    assert last.optimal_step == qt.optimal_step(emp, 3)  # the same default
     assert len(hist.to_dict()) == 6
     assert hist.to_csv().splitlines()[0].startswith("step,name,kurtosis")
     assert mon.mean_kurtosis() == pytest.approx(
@@ -252,6 +317,18 @@ def fake_lightning(monkeypatch):
     monkeypatch.setattr(lmod, "_CLASS", None)
     yield Callback
     lmod._CLASS = None
+
+
+def test_callback_scheme_default_is_the_package_default(fake_lightning, mlp):
+    import inspect
+
+    from quanttheory.torch import QuantTheoryCallback
+
+    sig = inspect.signature(QuantTheoryCallback)
+    assert sig.parameters["scheme"].default == "paper"
+    cb = QuantTheoryCallback(every=1)
+    cb.on_fit_start(types.SimpleNamespace(), mlp)
+    assert cb.monitor.scheme == "paper"
 
 
 def test_callback_adds_the_kure_gradient(fake_lightning, mlp):
