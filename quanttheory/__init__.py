@@ -8,7 +8,13 @@ checks of all of it against a vectorised quantizer.
 
 from ._core.checks import MODELS
 from ._core.distribution import Distribution
-from ._core.errors import InvalidArgument, QuantTheoryError
+from ._core.errors import (
+    HeavyTailWarning,
+    InvalidArgument,
+    QuantTheoryError,
+    QuantTheoryWarning,
+    TaylorRangeWarning,
+)
 from ._core.quantizer import clipping_level, levels, quantize
 from ._core.scheme import SCHEMES
 from ._empirical.empirical import Empirical
@@ -19,7 +25,7 @@ from ._laws.uniform import Uniform
 from ._montecarlo import MonteCarloResult, monte_carlo_mse
 from ._mse import mse, mse_derivative
 from ._optimal import optimal_step
-from ._sensitivity import sensitivity, sqnr_db
+from ._sensitivity import sensitivity, sqnr_db, taylor_radius
 
 __version__ = "0.1.0"
 
@@ -29,10 +35,13 @@ __all__ = [
     "Distribution",
     "Empirical",
     "Gaussian",
+    "HeavyTailWarning",
     "InvalidArgument",
     "Laplace",
     "MonteCarloResult",
     "QuantTheoryError",
+    "QuantTheoryWarning",
+    "TaylorRangeWarning",
     "Uniform",
     "__version__",
     "clipping_level",
@@ -45,4 +54,5 @@ __all__ = [
     "quantize",
     "sensitivity",
     "sqnr_db",
+    "taylor_radius",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -77,13 +78,19 @@ def test_injected_wrong_formula_makes_verify_fail(monkeypatch, capsys):
         ["verify", "--bits", "0"],
         ["verify", "--bits", "x"],
         ["verify", "--seed", "one"],
+        ["verify", "--seed", "-1"],  # before: 37 s of checks, then a traceback
+        ["verify", "--seed", "2.5"],
         ["verify", "--report", "/nonexistent-dir/r.md"],
         ["verify", "--report", "report.txt"],
         ["verify", "--frobnicate"],
     ],
 )
 def test_bad_usage_exits_2_with_one_line(argv, capsys):
+    t0 = time.perf_counter()
     assert main(argv) == 2
+    # checked before any work: the parser alone, far below a second (the
+    # quick verify takes about 15 s)
+    assert time.perf_counter() - t0 < 5.0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "error" in err

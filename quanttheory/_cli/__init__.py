@@ -22,12 +22,23 @@ Commands
     bit-width: the optimal step :math:`\tilde\Delta`, the clipping level, the
     MSE and SQNR at :math:`\tilde\Delta`, the curvature
     :math:`\partial^2\mathrm{MSE}/\partial\Delta^2` there, and the relative
-    MSE rise for a step error of :math:`\pm 5\,\%`.
+    MSE rise for a step error of :math:`\pm 5\,\%`, and the validity
+    radius of Lemma 1's Taylor value on each side
+    (:func:`~quanttheory.taylor_radius`); a ``!`` marks the curvature of the
+    rows where a 5 % step error lies beyond it.
+
+Standard output
+---------------
+Every command writes its result to standard output through a guard: a write
+that fails (``quanttheory table > /dev/full``) is a usage error, one line and
+exit status 2; a reader that goes away (``quanttheory table | head``) ends
+the command quietly with status 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -45,7 +56,7 @@ from .._laws.laplace import Laplace
 from .._laws.uniform import Uniform
 from .._mse import mse, mse_derivative
 from .._optimal import optimal_step
-from .._sensitivity import sqnr_db
+from .._sensitivity import TAYLOR_RTOL, sqnr_db, taylor_radius
 from . import plot
 from .args import (
     EXIT_FAILED,
@@ -53,6 +64,7 @@ from .args import (
     EXIT_POLICY,
     MAX_BITS,
     UsageError,
+    check_seed,
     output_file,
     parse_bits,
     usage_exit,
@@ -85,6 +97,14 @@ COLUMNS = {
     "curvature_left": "d2MSE/dstep2 at the optimal step, left-side value",
     "rise_minus_5pct": "(MSE(0.95 step) - MSE(step)) / MSE(step)",
     "rise_plus_5pct": "(MSE(1.05 step) - MSE(step)) / MSE(step)",
+    "taylor_radius_left": (
+        "validity radius of Lemma 1's Taylor value |D''| eps^2/2 for eps < 0, "
+        "relative to the step: within it the value is good to 10 % "
+        "(quanttheory.taylor_radius)"
+    ),
+    "taylor_radius_right": (
+        "the same for eps > 0 (at most 0.5: the radius is searched up to half the step)"
+    ),
 }
 
 
@@ -142,6 +162,8 @@ def table_rows(bits, scheme="paper", model="exact") -> list[dict]:
         ``curvature`` is the right-side value (``side=+1``) and
         ``curvature_left`` the left-side one; they differ only where a
         decision threshold sits on a jump of the density.
+        ``taylor_radius_left`` and ``taylor_radius_right`` are
+        :func:`~quanttheory.taylor_radius` divided by the step.
 
     Raises
     ------
@@ -169,6 +191,7 @@ def table_rows(bits, scheme="paper", model="exact") -> list[dict]:
             moved = mse(
                 dist, [step * (1 - STEP_ERROR), step * (1 + STEP_ERROR)], m, **kw
             )
+            left, right = taylor_radius(dist, m, step=step, **kw)
             rows.append(
                 {
                     "law": dist.name,
@@ -183,6 +206,8 @@ def table_rows(bits, scheme="paper", model="exact") -> list[dict]:
                     "curvature_left": mse_derivative(dist, step, m, 2, side=-1, **kw),
                     "rise_minus_5pct": float((moved[0] - d0) / d0),
                     "rise_plus_5pct": float((moved[1] - d0) / d0),
+                    "taylor_radius_left": left / step,
+                    "taylor_radius_right": right / step,
                 }
             )
     return rows
@@ -191,6 +216,11 @@ def table_rows(bits, scheme="paper", model="exact") -> list[dict]:
 def _curvature_jumps(row) -> bool:
     right, left = row["curvature"], row["curvature_left"]
     return abs(right - left) > _JUMP_RTOL * max(abs(right), abs(left))
+
+
+def _beyond_taylor(row) -> bool:
+    """A 5 % step error lies beyond the Taylor radius on one side."""
+    return min(row["taylor_radius_left"], row["taylor_radius_right"]) < STEP_ERROR
 
 
 def _notes(rows, skipped) -> list[str]:
@@ -206,6 +236,19 @@ def _notes(rows, skipped) -> list[str]:
             "decision threshold crosses +-a; the right-side value is shown. "
             "At the steps listed left and right values agree"
             + (" except where marked +." if any(map(_curvature_jumps, rows)) else ".")
+        )
+    beyond = [r for r in rows if _beyond_taylor(r)]
+    if beyond:
+        smallest = min(
+            min(r["taylor_radius_left"], r["taylor_radius_right"]) for r in beyond
+        )
+        notes.append(
+            f"! Lemma 1's Taylor value |D''| eps^2/2 is off by more than "
+            f"{TAYLOR_RTOL:.0%} for a {STEP_ERROR:.0%} step error here: its validity "
+            "radius (quanttheory.taylor_radius; the csv and json columns "
+            f"taylor_radius_left/right) is below {STEP_ERROR:.0%} of the step, down "
+            f"to {100 * smallest:.2g}% of it, because of a kink of the MSE or a "
+            "large third-order term. The rise columns are exact."
         )
     return notes
 
@@ -253,9 +296,11 @@ def _display(rows) -> tuple[list[str], list[list[str]], list[str]]:
     curv = _fixed_or_sci([r["curvature"] for r in rows], 4, 5)
     cells = []
     for i, r in enumerate(rows):
-        mark = " "
+        # the marks follow the number, padded to two characters, so that
+        # the numbers of the right-aligned column stay aligned
+        mark = "!" if _beyond_taylor(r) else ""
         if r["law"] == "uniform":
-            mark = "+" if _curvature_jumps(r) else "*"
+            mark += "+" if _curvature_jumps(r) else "*"
         cells.append(
             [
                 r["law"],
@@ -264,7 +309,7 @@ def _display(rows) -> tuple[list[str], list[list[str]], list[str]]:
                 clip[i],
                 f"{r['mse']:.4e}",
                 f"{r['sqnr_db']:.3f}",
-                curv[i] + mark,
+                (curv[i] + mark).ljust(len(curv[i]) + 2),
                 f"{100 * r['rise_minus_5pct']:.3f}%",
                 f"{100 * r['rise_plus_5pct']:.3f}%",
             ]
@@ -314,8 +359,9 @@ def format_json(rows, scheme, model, notes) -> str:
         "variance": 1.0,
         "columns": COLUMNS,
         "rows": None,  # the place of the rows in the object
-        # the "*" marks a text-table cell; JSON rows carry both curvatures
-        "notes": [n.removeprefix("* ") for n in notes],
+        # the "*" and "!" mark text-table cells; JSON rows carry both
+        # curvatures and both Taylor radii
+        "notes": [n.removeprefix("* ").removeprefix("! ") for n in notes],
     }
     return format_table(list(COLUMNS), _records(rows), "json", meta=meta)
 
@@ -436,7 +482,10 @@ def build_parser(real_analyze: bool = False) -> argparse.ArgumentParser:
         help="bit-widths: 4, 1-8 or 2,4,8 (default 1-8)",
     )
     verify.add_argument(
-        "--seed", type=int, default=0, help="seed of the Monte Carlo checks"
+        "--seed",
+        type=check_seed,
+        default=0,
+        help="seed of the Monte Carlo checks (a non-negative integer)",
     )
     verify.add_argument(
         "--quick", action="store_true", help="fewer points (under 20 s on 2 cores)"
@@ -514,27 +563,76 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(real_analyze=bool(argv) and argv[0] == "analyze")
     prog = PROG
+    guard = _Stdout(sys.stdout)
     try:
-        args = parser.parse_args(argv)
-        prog = f"{PROG} {args.command}"
-        return args.func(args, sys.stdout)
+        with contextlib.redirect_stdout(guard):
+            args = parser.parse_args(argv)
+            prog = f"{PROG} {args.command}"
+            code = args.func(args, guard)
+            guard.flush()
+        return code
     except (UsageError, QuantTheoryError) as exc:
         # a QuantTheoryError is an argument that the engine rejected
         return usage_exit(exc, prog)
     except SystemExit as exc:  # --help and --version exit through argparse
+        with contextlib.suppress(_StdoutError, BrokenPipeError):
+            guard.flush()
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except BrokenPipeError:
         # the reader went away (`quanttheory table | head`): not an error of ours
         _silence_stdout()
         return EXIT_OK
+    except _StdoutError as exc:
+        # e.g. `quanttheory table > /dev/full`: one line, and nothing left in
+        # the buffer for the interpreter's final flush to fail on again
+        _silence_stdout()
+        return usage_exit(UsageError(f"cannot write to standard output ({exc})"), prog)
+
+
+class _StdoutError(Exception):
+    """A write to standard output failed (other than a broken pipe)."""
+
+
+class _Stdout:
+    """Standard output with its write errors turned into :class:`_StdoutError`.
+
+    Every command writes through it (``print`` included, by
+    :func:`contextlib.redirect_stdout`); a broken pipe stays a
+    :class:`BrokenPipeError`.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _call(self, name, *args):
+        try:
+            return getattr(self._stream, name)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutError(exc.strerror or str(exc)) from None
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def writelines(self, lines):
+        return self._call("writelines", lines)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _silence_stdout():
+    """Point standard output at the null device, so the final flush is quiet."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation):  # pragma: no cover
-        pass
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (tests, embedding): nothing to silence
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ renamed into place, so a failed run leaves no partial file.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
 from .._core.errors import QuantTheoryError
@@ -31,6 +32,9 @@ __all__ = ["add_parser", "run"]
 
 PROG = "quanttheory analyze"
 FORMATS = ("table", "csv", "json", "md")
+#: The default ``--scheme``: that of :func:`quanttheory.torch.analyze`, so
+#: the command and the function give the same answer (one default scheme).
+DEFAULT_SCHEME = inspect.signature(analyze).parameters["scheme"].default
 
 
 def _bits(text: str) -> int:
@@ -64,7 +68,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     >>> _ = add_parser(parser.add_subparsers(dest="command"))
     >>> args = parser.parse_args(["analyze", "model.safetensors", "--bits", "3"])
     >>> args.checkpoint, args.bits, args.scheme, args.format, args.out
-    ('model.safetensors', 3, 'signed', 'table', None)
+    ('model.safetensors', 3, 'paper', 'table', None)
     """
     p = subparsers.add_parser(
         "analyze",
@@ -80,7 +84,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .safetensors, .pt, .pth, .bin or .ckpt file")
     p.add_argument("--bits", type=_bits, default=4, help="bit-width (default 4)")
     p.add_argument(
-        "--scheme", choices=SCHEMES, default="signed", help="level set (default signed)"
+        "--scheme",
+        choices=SCHEMES,
+        default=DEFAULT_SCHEME,
+        help=f"level set (default {DEFAULT_SCHEME}, as in the Python API)",
     )
     p.add_argument(
         "--eps",

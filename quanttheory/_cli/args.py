@@ -29,9 +29,11 @@ __all__ = [
     "EXIT_USAGE",
     "MAX_BITS",
     "UsageError",
+    "check_seed",
     "output_file",
     "parse_bits",
     "usage_exit",
+    "write_bytes",
     "write_text",
 ]
 
@@ -105,6 +107,9 @@ def usage_exit(error: Exception, prog: str) -> int:
 def output_file(option: str, text: str, suffixes=(), atomic: bool = False) -> Path:
     """Check an output file argument before any work is done.
 
+    A symbolic link is followed: the checks apply to the file it points to,
+    which is the one written (:func:`write_text` keeps the link).
+
     Parameters
     ----------
     option : str
@@ -151,20 +156,22 @@ def output_file(option: str, text: str, suffixes=(), atomic: bool = False) -> Pa
         raise UsageError(
             f"{where}: unsupported format ({given}); use a {names} file name"
         )
-    parent = path.parent
+    target = _target(path)
+    parent = target.parent
     if not parent.is_dir():
-        raise UsageError(f"{where}: directory '{parent}' does not exist")
-    if path.is_dir():
+        link = "" if target == path else f" of the link's target '{target}'"
+        raise UsageError(f"{where}: directory '{parent}'{link} does not exist")
+    if target.is_dir():
         raise UsageError(f"{where}: is a directory; give a file name")
     try:
-        mode = path.stat().st_mode
+        mode = target.stat().st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
         raise UsageError(f"{where}: cannot write it ({exc.strerror or exc})") from None
     if mode is not None and not stat.S_ISREG(mode):
         raise UsageError(f"{where}: is not a regular file (a device, pipe or socket)")
-    writable = os.access(path, os.W_OK) if mode is not None else True
+    writable = os.access(target, os.W_OK) if mode is not None else True
     if atomic or mode is None:
         writable = writable and os.access(parent, os.W_OK | os.X_OK)
     if not writable:
@@ -172,40 +179,99 @@ def output_file(option: str, text: str, suffixes=(), atomic: bool = False) -> Pa
     return path
 
 
+def _target(path: Path) -> Path:
+    """``path`` with its symbolic links resolved (the file that is written)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def write_text(option: str, path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file, then a rename.
 
     A failed write leaves neither a partial file nor the temporary one.
+    Through a symbolic link the link's target is written and the link is
+    kept; a file that exists keeps its permission bits.
 
     Raises
     ------
     UsageError
         If the file cannot be written (``option`` names it in the message).
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    write_bytes(option, path, text.encode("utf-8"))
+
+
+def write_bytes(option: str, path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, as :func:`write_text` does.
+
+    Raises
+    ------
+    UsageError
+        If the file cannot be written (``option`` names it in the message).
+    """
+    shown = os.fspath(path)
+    target = os.fspath(_target(Path(shown)))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise _cannot_write(option, shown, exc) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        # checked by output_file; a file that changed since is refused too,
+        # never replaced by a regular file
+        raise UsageError(
+            f"{option} {shown}: is not a regular file (a device, pipe or socket)"
+        )
+    directory = os.path.dirname(os.path.abspath(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".quanttheory-", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise _cannot_write(option, path, exc) from None
+        raise _cannot_write(option, shown, exc) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            # the mode that open() gives a new file, not mkstemp's 0o600
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fh.fileno(), 0o666 & ~umask)
-            fh.write(text)
-        os.replace(tmp, path)
+        with os.fdopen(fd, "wb") as fh:
+            if st is not None:
+                mode = stat.S_IMODE(st.st_mode)
+            else:
+                # the mode that open() gives a new file, not mkstemp's 0o600
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise _cannot_write(option, path, exc) from None
+            raise _cannot_write(option, shown, exc) from None
         raise
 
 
 def _cannot_write(option: str, path: str, exc: OSError) -> UsageError:
     return UsageError(f"{option} {path}: cannot write it ({exc.strerror or exc})")
+
+
+def check_seed(text: str) -> int:
+    """Parse ``--seed``: a non-negative integer, as numpy's generators take.
+
+    Examples
+    --------
+    >>> from quanttheory._cli.args import check_seed
+    >>> check_seed("42")
+    42
+    >>> check_seed("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: seed=-1 must be a non-negative integer
+    """
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed={text!r} is not an integer") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seed={seed} must be a non-negative integer")
+    return seed
 
 
 def parse_bits(spec: str) -> list[int]:

@@ -16,6 +16,7 @@ on standard error). matplotlib is imported only when a figure is drawn, so
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 from .. import plotting as qp
@@ -24,7 +25,14 @@ from .._core.scheme import SCHEMES
 from .._empirical.empirical import Empirical
 from .._registry import FAMILIES
 from ..plotting import style
-from .args import EXIT_OK, UsageError, output_file, parse_bits, usage_exit
+from .args import (
+    EXIT_OK,
+    UsageError,
+    output_file,
+    parse_bits,
+    usage_exit,
+    write_bytes,
+)
 
 __all__ = ["FORMATS", "KINDS", "add_parser", "run"]
 
@@ -333,15 +341,15 @@ def run(args) -> int:
         standard error.
     """
     try:
-        out = output_file("--out", args.out, FORMATS)
+        out = output_file("--out", args.out, FORMATS, atomic=True)
         fig = _draw(args)
-        try:
-            with style():  # save-time settings too (reproducible SVG ids)
-                fig.savefig(out, format=out.suffix[1:].lower(), dpi=args.dpi)
-        except OSError as exc:
-            raise UsageError(
-                f"--out {args.out}: cannot write it ({exc.strerror or exc})"
-            ) from None
+        # rendered in memory, then written atomically (write_bytes): a failed
+        # write leaves no partial figure, and a symbolic link is written
+        # through to its target
+        buf = io.BytesIO()
+        with style():  # save-time settings too (reproducible SVG ids)
+            fig.savefig(buf, format=out.suffix[1:].lower(), dpi=args.dpi)
+        write_bytes("--out", args.out, buf.getvalue())
     except (UsageError, QuantTheoryError) as exc:
         return usage_exit(exc, f"{_PROG} {args.kind}")
     print(f"wrote {out}")

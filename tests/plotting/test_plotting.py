@@ -215,6 +215,10 @@ def test_mse_curves_rejects_bad_arguments(kwargs, match):
 # ---------------------------------------------------------------------------
 # plot_sensitivity
 # ---------------------------------------------------------------------------
+# the figure and this test evaluate Lemma 1's value over the whole plotted
+# range, beyond its validity radius on purpose (the warning is tested in
+# tests/api/test_sensitivity.py)
+@pytest.mark.filterwarnings("ignore::quanttheory.TaylorRangeWarning")
 def test_sensitivity_curves_are_lemma1_and_exact():
     laws = ["uniform", "gaussian", "laplace"]
     fig = plotting.plot_sensitivity(laws, 4, monte_carlo=20_000, mc_points=4, rng=0)
