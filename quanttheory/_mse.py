@@ -74,13 +74,14 @@ def mse(dist, step, bits, *, scheme="paper", model="exact"):
 
     Parameters
     ----------
-    dist : Distribution
+    dist : Distribution or array_like
         :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
-        :func:`from_scipy` or :class:`Empirical`.
+        :func:`from_scipy` or :class:`Empirical`; an array, list or torch
+        tensor of samples is taken as its :class:`Empirical`.
     step : float or array_like
         Quantization step(s) :math:`\Delta > 0`. Vectorised.
     bits : int
-        Bit-width :math:`M`.
+        Bit-width :math:`M`, 1 to 64.
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set, see :func:`levels`.
     model : {'exact', 'additive'}
@@ -94,7 +95,10 @@ def mse(dist, step, bits, *, scheme="paper", model="exact"):
     Raises
     ------
     InvalidArgument
-        For an invalid distribution, step, bits, scheme or model.
+        For an invalid distribution, step, bits, scheme or model, or an MSE
+        beyond float64's normal range (above 1.8e308, or positive and below
+        2.2e-308: a law of scale beyond about 1e154 or below 1e-154 at an
+        ordinary step); :func:`sqnr_db` is still exact there.
 
     See Also
     --------
@@ -160,6 +164,15 @@ def mse(dist, step, bits, *, scheme="paper", model="exact"):
     For :class:`Empirical` the exact route is the sample mean of
     :math:`(x_i-Q(x_i))^2` in float64, exact up to float rounding.
 
+    Scales. The MSE is scale-covariant, :math:`D(cX, c\Delta) = c^2
+    D(X,\Delta)`, so laws of any scale (and data of any magnitude) are
+    evaluated on a unit-scale member and only the result is scaled back
+    (``quanttheory._route``): steps from the smallest subnormal to the
+    largest float are exact. Once every decision threshold lies beyond the
+    law's mass, one cell holds it all and the MSE has a closed form:
+    :math:`E[X^2]` with a level at 0, :math:`E[(|X|-\Delta/2)^2]` for
+    ``'midrise'``.
+
     References
     ----------
     .. [1] M. Shkolnik et al., "Robust Quantization: One Model to Rule Them
@@ -197,9 +210,10 @@ def mse_derivative(dist, step, bits, order=1, *, scheme="paper", model="exact", 
 
     Parameters
     ----------
-    dist : Distribution
+    dist : Distribution or array_like
         :class:`Uniform`, :class:`Gaussian`, :class:`Laplace`,
-        :func:`from_scipy` or :class:`Empirical`.
+        :func:`from_scipy` or :class:`Empirical`; an array, list or torch
+        tensor of samples is taken as its :class:`Empirical`.
     step : float or array_like
         Step(s) :math:`\Delta > 0`.
     bits : int
@@ -223,7 +237,8 @@ def mse_derivative(dist, step, bits, order=1, *, scheme="paper", model="exact", 
     Raises
     ------
     InvalidArgument
-        For invalid arguments, or ``order`` not in {1, 2}.
+        For invalid arguments, ``order`` not in {1, 2}, or a first
+        derivative beyond float64's range (the second is scale-free).
 
     See Also
     --------

@@ -29,7 +29,14 @@ import math
 
 import numpy as np
 
-from .checks import as_float_result, check_positive_int, show
+from .checks import (
+    as_array,
+    as_float_result,
+    check_positive_int,
+    check_representable,
+    check_rng,
+    show,
+)
 from .errors import InvalidArgument
 
 __all__ = ["Distribution", "as_float_array", "check_distribution"]
@@ -84,8 +91,19 @@ class Distribution:
         float or ndarray
             The density at ``x``: a float for scalar input, else a float64
             array of the shape of ``x``.
+
+        Raises
+        ------
+        InvalidArgument
+            For NaN or non-numeric ``x``, or a density beyond float64's range
+            (a law of scale below about 1e-308).
         """
-        return as_float_result(self._pdf(as_float_array(f"{self.name}.pdf", x)))
+        func = f"{self.name}.pdf"
+        arr = as_float_array(func, x)
+        unit, c = self._coordinates()
+        with np.errstate(all="ignore"):
+            out = self._pdf(arr) if unit is self else unit._pdf(arr / c) / c
+        return as_float_result(check_representable(func, "the density", out))
 
     def cdf(self, x):
         """Cumulative distribution function :math:`P[X \\le x]`.
@@ -101,7 +119,12 @@ class Distribution:
             :math:`P[X \\le x]`: a float for scalar input, else a float64
             array of the shape of ``x``.
         """
-        return as_float_result(self._cdf(as_float_array(f"{self.name}.cdf", x)))
+        func = f"{self.name}.cdf"
+        arr = as_float_array(func, x)
+        unit, c = self._coordinates()
+        with np.errstate(all="ignore"):
+            out = self._cdf(arr) if unit is self else unit._cdf(arr / c)
+        return as_float_result(check_representable(func, "the cdf", out))
 
     def sf(self, x):
         """Survival function :math:`P[X > x]`, accurate in the upper tail.
@@ -117,17 +140,43 @@ class Distribution:
             :math:`P[X > x]`: a float for scalar input, else a float64 array
             of the shape of ``x``.
         """
-        return as_float_result(self._sf(as_float_array(f"{self.name}.sf", x)))
+        func = f"{self.name}.sf"
+        arr = as_float_array(func, x)
+        unit, c = self._coordinates()
+        with np.errstate(all="ignore"):
+            out = self._sf(arr) if unit is self else unit._sf(arr / c)
+        return as_float_result(check_representable(func, "the sf", out))
 
     @property
     def std(self) -> float:
-        """Standard deviation."""
+        """Standard deviation.
+
+        For a scale family it comes from the unit member, so it is a float
+        whenever the scale is, also where the variance is not.
+        """
+        std = self._standardized()
+        if std is not None and std[0] is not self:
+            unit, c = std
+            return check_representable(
+                f"{self.name}.std", "the standard deviation", c * unit.std
+            )
         return math.sqrt(self.variance)
 
     @property
     def second_moment(self) -> float:
-        """:math:`E[X^2]`, the signal power used for SQNR."""
-        return self.variance + self.mean**2
+        """:math:`E[X^2]`, the signal power used for SQNR.
+
+        Raises :class:`InvalidArgument` where it is not a normal float64
+        (the law's scale beyond about 1e154 or below 1e-154).
+        """
+        func = f"{self.name}.second_moment"
+        std = self._standardized()
+        if std is not None and std[0] is not self:
+            unit, c = std
+            value = unit.second_moment * c * c
+        else:
+            value = self.variance + self.mean * self.mean
+        return check_representable(func, "E[X^2]", value, positive=True)
 
     def sample(self, n, rng=None) -> np.ndarray:
         """Draw ``n`` independent samples.
@@ -144,9 +193,40 @@ class Distribution:
         -------
         ndarray
             Float64 array of shape ``(n,)``.
+
+        Raises
+        ------
+        InvalidArgument
+            For an ``n`` that is not a positive integer (or does not fit in
+            memory), an ``rng`` that is not a seed or a generator, or draws
+            beyond float64's range (a law of scale near 1e308).
         """
-        n = check_positive_int(f"{self.name}.sample", "n", n)
-        return self._sample(n, np.random.default_rng(rng))
+        func = f"{self.name}.sample"
+        n = check_positive_int(func, "n", n)
+        if n > _MAX_DRAWS:
+            raise InvalidArgument(f"{func}: n={n} is more than 2**62 samples")
+        gen = check_rng(func, rng)
+        unit, c = self._coordinates()
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                x = self._sample(n, gen) if unit is self else unit._sample(n, gen) * c
+        except MemoryError:
+            raise InvalidArgument(
+                f"{func}: n={n} samples do not fit in memory"
+            ) from None
+        return check_representable(
+            func, f"a draw of {self!r}", x, hint="use a law of smaller scale"
+        )
+
+    def _coordinates(self):
+        """``(unit, c)`` with ``self`` equal in law to ``c * unit``: the unit
+        member for a scale family whose scale lies beyond ``2**±100`` (where
+        its own formulas could overflow), else ``(self, 1.0)``, so that the
+        densities of ordinary laws keep their own formulas bit for bit."""
+        std = self._standardized()
+        if std is not None and not (2.0**-100 <= std[1] <= 2.0**100):
+            return std[0], float(std[1])
+        return self, 1.0
 
     # -- hooks with defaults -----------------------------------------------
     _dpdf = None  # derivative of the density; None means "not known"
@@ -180,20 +260,26 @@ class Distribution:
         return hash((type(self).__name__, self._key()))
 
 
+#: The most draws :meth:`Distribution.sample` accepts.
+_MAX_DRAWS = 1 << 62
+
+
 def as_float_array(func: str, x) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{func}: x={show(x)} must be real numbers") from None
+    """``x`` as a float64 array of real numbers (no NaN) or raise."""
+    arr = as_array(func, "x", x)
+    if arr.dtype.kind not in "iuf":
+        raise InvalidArgument(f"{func}: x={show(x)} must be real numbers")
+    arr = arr.astype(np.float64, copy=False)
     if np.isnan(arr).any():
         raise InvalidArgument(f"{func}: x={show(x)} contains NaN")
     return arr
 
 
 def check_distribution(func: str, dist) -> Distribution:
+    """``dist`` if it is a :class:`Distribution`, else :class:`InvalidArgument`."""
     if not isinstance(dist, Distribution):
         raise InvalidArgument(
-            f"{func}: dist={dist!r} is not a quanttheory distribution; use "
+            f"{func}: dist={show(dist)} is not a quanttheory distribution; use "
             "Uniform, Gaussian, Laplace, from_scipy(...) or Empirical(...)"
         )
     return dist

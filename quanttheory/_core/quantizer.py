@@ -8,14 +8,52 @@ through :class:`Scheme`, so that no two conventions get mixed up.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .checks import check_positive_array, check_positive_scalar, show
+from .checks import (
+    as_array,
+    check_positive_array,
+    check_positive_scalar,
+    is_torch,
+    show,
+    torch_to_numpy,
+)
 from .errors import InvalidArgument
 from .parallel import TILE, pool, workers
 from .scheme import Scheme, get_scheme
 
-__all__ = ["clipping_level", "levels", "quantize", "quantize_unchecked"]
+__all__ = [
+    "LEVELS_MAX_BITS",
+    "clipping_level",
+    "levels",
+    "quantize",
+    "quantize_unchecked",
+]
+
+#: Largest bit-width of :func:`levels`, which returns every one of the
+#: :math:`2^M` levels (at 24 bits 16.8 million floats, 128 MiB).
+LEVELS_MAX_BITS = 24
+
+#: The largest finite bfloat16, :math:`(2 - 2^{-7})\,2^{127}`.
+_BF16_MAX = float((2.0 - 2.0**-7) * 2.0**127)
+
+
+def _check_range(func: str, step, dd, s: Scheme, dtype_name: str, lo, hi) -> None:
+    """Refuse a step (``dd``, in the arithmetic's dtype) that is not a normal
+    number of the dtype, or whose outermost levels are beyond its range."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        dd = np.asarray(dd, dtype=np.float64)
+        top = dd * float(max(abs(s.top), abs(s.bottom)))
+    if not (np.all(dd >= lo) and np.all(top <= hi)):
+        raise InvalidArgument(
+            f"{func}: step={show(step)} is not representable in {dtype_name} with "
+            f"{s.n_levels} levels: the step must be a normal number and the "
+            f"outermost level at most the largest finite value (normal range "
+            f"{lo:.3g} .. {hi:.3g})"
+            + ("" if dtype_name == "float64" else "; pass x as a wider float type")
+        )
 
 
 def levels(step, bits, scheme="paper") -> np.ndarray:
@@ -54,7 +92,10 @@ def levels(step, bits, scheme="paper") -> np.ndarray:
     ------
     InvalidArgument
         If ``step`` is not positive and finite, ``bits`` is not a valid
-        integer, or ``scheme`` is unknown.
+        integer (at most ``LEVELS_MAX_BITS`` = 24 here: every level is
+        returned), ``scheme`` is unknown, or a level is beyond float64's
+        range (the step must be a normal float64 and the outermost level
+        at most 1.8e308).
 
     See Also
     --------
@@ -74,8 +115,17 @@ def levels(step, bits, scheme="paper") -> np.ndarray:
     [-0.75, -0.25, 0.25, 0.75]
     """
     s = get_scheme("levels", scheme, bits)
+    if s.bits > LEVELS_MAX_BITS:
+        raise InvalidArgument(
+            f"levels: bits={s.bits} would return {s.n_levels} levels; at most "
+            f"{LEVELS_MAX_BITS} bits (use clipping_level for the outermost level)"
+        )
     d = check_positive_scalar("levels", "step", step)
+    _check_range("levels", step, d, s, "float64", _F64.smallest_normal, _F64.max)
     return s.indices() * d
+
+
+_F64 = np.finfo(np.float64)
 
 
 def clipping_level(step, bits, scheme="paper"):
@@ -99,6 +149,13 @@ def clipping_level(step, bits, scheme="paper"):
     float or ndarray
         :math:`\tau_+`, a float for scalar ``step``.
 
+    Raises
+    ------
+    InvalidArgument
+        For an invalid step, ``bits`` or ``scheme``, or a step whose
+        outermost levels are beyond float64's range (the step must be a
+        normal float64 and the levels at most 1.8e308).
+
     See Also
     --------
     levels
@@ -113,11 +170,14 @@ def clipping_level(step, bits, scheme="paper"):
     """
     s = get_scheme("clipping_level", scheme, bits)
     d = check_positive_array("clipping_level", "step", step)
+    _check_range(
+        "clipping_level", step, d, s, "float64", _F64.smallest_normal, _F64.max
+    )
     out = s.top * d
     return float(out) if out.ndim == 0 else out
 
 
-def quantize(x, step, bits, scheme="paper"):
+def quantize(x, step, bits, scheme="paper", *, axis=None):
     r"""Quantize ``x`` to the nearest level of a uniform level set.
 
     .. math::
@@ -134,28 +194,40 @@ def quantize(x, step, bits, scheme="paper"):
 
     Parameters
     ----------
-    x : array_like
+    x : array_like or torch.Tensor
         Input values, any shape. Floating input keeps its dtype (the
         arithmetic runs in that dtype, as in a fake-quantization kernel);
-        integer input is converted to float64.
+        integer input is converted to float64. A torch tensor gives a torch
+        tensor of the same dtype on the same device (see Notes). A masked
+        array gives a masked array with the same mask (masked entries are
+        not read).
     step : float or array_like
         Quantization step :math:`\Delta > 0`. An array broadcasts against
-        ``x`` (for example one step per channel).
+        ``x`` (numpy rules), or, with ``axis``, is one step per slice.
     bits : int
         Bit-width :math:`M \ge 1` (``>= 2`` for ``'symmetric'``).
     scheme : {'paper', 'midrise', 'signed', 'symmetric'}
         Level set, see :func:`levels`.
+    axis : int, optional
+        With ``axis=k``, ``step`` is 1-D of length ``x.shape[k]`` and its
+        ``i``-th step quantizes the slice ``i`` along axis ``k`` (a
+        per-channel step, as ``ch_axis`` in torch's per-channel fake
+        quantization).
 
     Returns
     -------
-    ndarray
-        Same shape as ``x`` (broadcast with ``step``), same floating dtype.
+    ndarray, numpy.ma.MaskedArray or torch.Tensor
+        Same shape as ``x`` (broadcast with ``step``), same floating dtype;
+        the type of ``x`` for a tensor or a masked array.
 
     Raises
     ------
     InvalidArgument
         For a non-positive or non-finite step, invalid ``bits`` or ``scheme``,
-        or NaN in ``x`` (NaN has no nearest level).
+        NaN in ``x`` (NaN has no nearest level), a ragged ``x``, a ``step``
+        that does not broadcast against ``x`` (or, with ``axis``, is not 1-D
+        of the length of that axis), or a step that ``x``'s dtype cannot
+        represent.
 
     See Also
     --------
@@ -165,6 +237,13 @@ def quantize(x, step, bits, scheme="paper"):
     -----
     Infinite inputs are clipped to the outermost level, which is their
     nearest level.
+
+    Torch tensors are read detached, on the CPU, and the result is a new
+    tensor (it does not require grad; :func:`quanttheory.torch.fake_quantize`
+    has the straight-through gradient) of ``x``'s dtype on ``x``'s device.
+    float16 runs in float16 arithmetic. bfloat16, which numpy lacks, runs in
+    float32 arithmetic with the step rounded to bfloat16, and the result is
+    rounded to bfloat16.
 
     Cost: five elementwise operations. An array of at least :math:`2^{20}`
     contiguous elements with a single step is processed in cache-sized
@@ -184,10 +263,29 @@ def quantize(x, step, bits, scheme="paper"):
     [-1.0, -0.5, 0.0, 1.0, 1.0]
     >>> qt.quantize([0.1, 2.0], 0.5, 2, scheme="midrise").tolist()
     [0.25, 0.75]
+    >>> w = np.array([[0.3, 0.3], [0.3, 0.3]])
+    >>> qt.quantize(w, [0.25, 1.0], 4, axis=0).tolist()   # one step per row
+    [[0.25, 0.25], [0.0, 0.0]]
     """
-    s = get_scheme("quantize", scheme, bits)
-    d = check_positive_array("quantize", "step", step)
-    arr = np.asarray(x)
+    func = "quantize"
+    s = get_scheme(func, scheme, bits)
+    d = check_positive_array(func, "step", step)
+    tensor = x if is_torch(x) else None
+    mask = None
+    if tensor is not None:
+        try:
+            arr = torch_to_numpy(x, keep_half=True)
+        except (TypeError, RuntimeError) as err:
+            raise InvalidArgument(
+                f"{func}: x={show(x)} cannot be read as numbers ({err})"
+            ) from None
+    else:
+        arr = as_array(func, "x", x, keep_mask=True)
+        if isinstance(arr, np.ma.MaskedArray):
+            mask = np.ma.getmaskarray(arr)
+            arr = np.ma.getdata(arr)
+            if mask.any():
+                arr = np.where(mask, arr.dtype.type(0), arr)
     if not np.issubdtype(arr.dtype, np.floating):
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_
@@ -196,20 +294,25 @@ def quantize(x, step, bits, scheme="paper"):
                 f"quantize: x has dtype {arr.dtype}; pass real numbers"
             )
         arr = arr.astype(np.float64)
+    d = _step_shape(func, arr, d, axis)
     tiled = _tiled(arr, d)
     if not tiled and np.isnan(arr).any():
         raise InvalidArgument("quantize: x contains NaN, which has no nearest level")
     dtype = arr.dtype
     info = np.finfo(dtype)
+    bf16 = tensor is not None and str(tensor.dtype) == "torch.bfloat16"
     with np.errstate(over="ignore", under="ignore"):
         dd = d.astype(dtype)
-        top = dd * dtype.type(max(abs(s.top), abs(s.bottom)))
-    if not (np.all(dd >= info.smallest_normal) and np.all(np.isfinite(top))):
+    hi = float(info.max)
+    name = str(dtype)
+    if bf16:  # the step as bfloat16 holds it, in float32
+        dd = torch_to_numpy(tensor.new_tensor(dd)).astype(dtype)
+        hi, name = _BF16_MAX, "bfloat16"
+    _check_range(func, step, dd, s, name, float(info.smallest_normal), hi)
+    if max(-s.kmin, s.kmax) > hi:  # float16 from 17 bits on
         raise InvalidArgument(
-            f"quantize: step={show(step)} is not representable in x's dtype "
-            f"{dtype} with {s.n_levels} levels (normal range "
-            f"{info.smallest_normal:.3g} .. {info.max:.3g}); pass x as a wider "
-            "float type"
+            f"{func}: bits={s.bits} needs level indices up to {max(-s.kmin, s.kmax)}, "
+            f"beyond {name}'s largest value {hi:.6g}; pass x as a wider float type"
         )
     if tiled:
         q, saw_nan = _quantize_tiled(arr, dd, s)
@@ -217,8 +320,43 @@ def quantize(x, step, bits, scheme="paper"):
             raise InvalidArgument(
                 "quantize: x contains NaN, which has no nearest level"
             )
-        return q
-    return quantize_unchecked(arr, dd, s)
+    else:
+        q = quantize_unchecked(arr, dd, s)
+    if tensor is not None:
+        return tensor.new_tensor(q)
+    if mask is not None:
+        return np.ma.MaskedArray(q, mask=np.broadcast_to(mask, q.shape))
+    return q
+
+
+def _step_shape(func: str, arr: np.ndarray, d: np.ndarray, axis) -> np.ndarray:
+    """``d`` shaped to broadcast against ``arr`` (per slice of ``axis``)."""
+    if axis is None:
+        try:
+            np.broadcast_shapes(arr.shape, d.shape)
+        except ValueError:
+            raise InvalidArgument(
+                f"{func}: step of shape {d.shape} does not broadcast against x "
+                f"of shape {arr.shape}; pass axis=k for one step per slice along "
+                "axis k"
+            ) from None
+        return d
+    if isinstance(axis, bool | np.bool_) or not isinstance(axis, numbers.Integral):
+        raise InvalidArgument(f"{func}: axis={show(axis)} must be an integer or None")
+    axis = int(axis)
+    if not -arr.ndim <= axis < arr.ndim:
+        raise InvalidArgument(
+            f"{func}: axis={axis} is out of range for x of shape {arr.shape}"
+        )
+    k = axis % arr.ndim
+    if d.ndim != 1 or d.size != arr.shape[k]:
+        raise InvalidArgument(
+            f"{func}: with axis={axis}, step must be 1-D of length "
+            f"x.shape[{axis}] = {arr.shape[k]}; got step of shape {d.shape}"
+        )
+    shape = [1] * arr.ndim
+    shape[k] = d.size
+    return d.reshape(shape)
 
 
 #: Arrays at least this large (contiguous, one step) are quantized in

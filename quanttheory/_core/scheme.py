@@ -67,7 +67,8 @@ def get_scheme(func: str, scheme, bits) -> Scheme:
 
 def level_index(arr: np.ndarray, step, s: Scheme) -> np.ndarray:
     """``k + o`` of the nearest level for each element (float64)."""
-    q = np.divide(arr, step, dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond the range: clipped below
+        q = np.divide(arr, step, dtype=np.float64)
     if s.offset:
         q -= s.offset
     np.rint(q, out=q)

@@ -17,13 +17,23 @@ __all__ = ["curve", "exact_values"]
 _SIDE_EPS = 2.0**-48
 
 
-def curve(dist, d: np.ndarray, s: Scheme, order: int, model: str, side: int):
-    """Empirical MSE and one-sided derivatives, O(N) per step, in chunks."""
+def curve(
+    dist, d: np.ndarray, s: Scheme, order: int, model: str, side: int, shift: int = 0
+):
+    """Empirical MSE and one-sided derivatives, O(N) per step, in chunks.
+
+    With ``shift`` the samples are divided by ``2**shift`` (exactly) and
+    ``d`` are steps in those coordinates; so are the results (the MSE of the
+    data is ``4**shift`` times the value returned, ``D'`` ``2**shift``
+    times).
+    """
     n = dist.n
     out = [np.zeros_like(d) for _ in range(order + 1)]
     acc = np.zeros((d.size, order + 1))
     cnt = np.zeros((d.size, 2))
     for xs in iter_chunks(dist.samples):
+        if shift:
+            xs = np.ldexp(xs, -shift)
         for j, dj in enumerate(d):
             if model == "exact":
                 dq = dj * (1.0 + side * _SIDE_EPS) if order >= 1 else dj
