@@ -9,6 +9,8 @@ which shares no code with the engine.
 
 from __future__ import annotations
 
+import numpy as np
+
 import quanttheory as qt
 
 SCHEME = "signed"
@@ -61,3 +63,36 @@ def analyze(path, bits: int, scheme: str = SCHEME):
     from quanttheory.torch import analyze as _analyze
 
     return _analyze(path, bits=bits, scheme=scheme)
+
+
+# -- issue 11, section 9 (benchmarks/law_routes.py) ---------------------------
+_FAMILIES = {"gaussian": qt.Gaussian, "laplace": qt.Laplace, "uniform": qt.Uniform}
+
+
+def scipy_law(rv):
+    """A ``from_scipy`` law (builds its knot table)."""
+    return qt.from_scipy(rv)
+
+
+def scipy_optimal_step(rv, bits: int, scheme: str = "paper") -> float:
+    """Cold ``optimal_step(from_scipy(rv), bits)``: wrapping plus search."""
+    return qt.optimal_step(qt.from_scipy(rv), bits, scheme=scheme)
+
+
+def family_optimal_step(family: str, bits: int, scheme: str) -> float:
+    """The optimum of a named family's unit member (not timed)."""
+    return qt.optimal_step(_FAMILIES[family](), bits, scheme=scheme)
+
+
+def family_mse(family: str, steps, bits: int, scheme: str):
+    """The exact MSE of a named family's unit member, vectorised."""
+    return qt.mse(_FAMILIES[family](), steps, bits, scheme=scheme)
+
+
+def family_cell_sum(family: str, steps, bits: int, scheme: str):
+    """The former route of coarse steps: the cell sum over every level."""
+    from quanttheory._core.scheme import get_scheme
+    from quanttheory._laws.cells import exact_cells
+
+    s = get_scheme("benchmark", scheme, bits)
+    return exact_cells(_FAMILIES[family](), np.asarray(steps, float), s, 0)[0]

@@ -136,17 +136,31 @@ def _finite_halves(
     u = lo[..., None, None] + pw[..., None, None] * offs
     w = pw[..., None, None] * wi
     x = c[..., None, None, None] + direction * u
+    graded = _graded_panels(dist, c, lo, cuts[..., 1:], panels, direction)
+    if graded is not None:
+        # panels near a non-smooth side of a breakpoint: the law's graded
+        # rule replaces Gauss-Legendre there (their weights are zeroed)
+        flag, extra = graded
+        w = np.where(flag[..., None], 0.0, w)
     fx = dist._pdf(x)
-    wf = w * fx
+    if getattr(dist, "_singular_panels", None) is None:
+        wf = w * fx
+    else:
+        # an infinite f at a dropped node, or at a zero-width panel that
+        # sits on the point where the density is infinite
+        with np.errstate(invalid="ignore"):
+            wf = np.where(w != 0.0, w * fx, 0.0)
     wfu = wf * u
     a0 = wf.sum(axis=(-3, -2, -1))
     a1 = direction * wfu.sum(axis=(-3, -2, -1))
     a2 = (wfu * u).sum(axis=(-3, -2, -1))
+    if graded is not None:
+        a0, a1, a2 = a0 + extra[0], a1 + extra[1], a2 + extra[2]
     b = c + direction * hh
     fb, on, sigma = pdf_at_threshold(dist, b, side)
     b1 = None
     if need_b:
-        if dist._dpdf is not None:
+        if not _by_parts(dist):
             b1 = direction * (w * u * dist._dpdf(x)).sum(axis=(-3, -2, -1))
             if jpos.size:
                 te = jpos[None, None, :] - c[..., None]  # signed offset of the jump
@@ -161,6 +175,53 @@ def _finite_halves(
             # jumps inside are included automatically).
             b1 = hh * fb - a0
     return a0, a1, a2, b1, fb
+
+
+def _by_parts(dist: Distribution) -> bool:
+    r"""Whether :math:`B` comes from integration by parts,
+    :math:`B = h f(c \pm h) - A_0` (a law without ``_dpdf``, or one whose
+    density is not smooth at a point: :math:`f'` is not integrable there)."""
+    return dist._dpdf is None or getattr(dist, "_singular_panels", None) is not None
+
+
+def _graded_panels(dist: Distribution, c, lo, hi, panels: int, direction: int):
+    r"""The panels that need the law's graded rule, and their moments.
+
+    A law whose density is not smooth on one side of a breakpoint (an
+    infinite density at a support edge, a fractional power, an essential
+    singularity; see :func:`quanttheory.from_scipy`) has the hooks
+    ``_singular_panels(xa, xb) -> (flag, which)`` or None, and
+    ``_singular_moments(xa, xb, origin, which) -> (m0, m1, m2)``, the
+    moments :math:`\int_{xa}^{xb}(x-o)^p f`. Returns None when no panel is
+    flagged, else ``(flag, (A0, A1, A2))``: the mask of shape
+    ``(S, L, nsub, panels)`` and the flagged panels' moments about their
+    level summed per half-cell, shape ``(S, L)`` (A1 is the signed
+    :math:`\int (x - c) f`, as in :func:`_finite_halves`).
+    """
+    hook = getattr(dist, "_singular_panels", None)
+    if hook is None:
+        return None
+    j = np.arange(panels, dtype=np.float64)
+    pw = (hi - lo) / panels
+    ua = lo[..., None] + pw[..., None] * j  # (S, L, nsub, panels)
+    ub = lo[..., None] + pw[..., None] * (j + 1.0)
+    ub[..., -1] = hi  # the last panel ends exactly on its cut
+    cc = c[..., None, None]
+    xa, xb = cc + direction * ua, cc + direction * ub
+    if direction < 0:
+        xa, xb = xb, xa
+    res = hook(xa, xb)
+    if res is None or not res[0].any():
+        return None
+    flag, which = res
+    idx = np.nonzero(flag)
+    m = dist._singular_moments(xa[idx], xb[idx], c[idx[0], idx[1]], which[idx])
+    extra = []
+    for v in m:
+        acc = np.zeros(c.shape)
+        np.add.at(acc, (idx[0], idx[1]), v)
+        extra.append(acc)
+    return flag, tuple(extra)
 
 
 def pdf_at_threshold(dist: Distribution, b, side: int, func=None):
@@ -253,7 +314,15 @@ def exact_cells(
     coarse: bool = False,
     side: int = 1,
 ):
-    """D, D', D'' (up to ``order``) by the cell sum; ``d`` is 1-D."""
+    """D, D', D'' (up to ``order``) by the cell sum; ``d`` is 1-D.
+
+    ``coarse`` (one-scale panels, for locating the optimum's basins) is
+    ignored for a law whose density is not smooth at a point: there the
+    coarse panels would move the basins.
+    """
+    if coarse:
+        points = getattr(dist, "_singular_points", None)
+        coarse = not (callable(points) and points())
     idx = s.indices()  # (L,)
     L = idx.size
     panels, n = _rule_for(float(np.max(d)) / (2.0 * dist._scale), coarse)
@@ -265,10 +334,10 @@ def exact_cells(
         h = 0.5 * dd
         c = idx[None, :] * dd[:, None]
         # right halves of all but the top level, left halves of all but the bottom
-        _, r1, r2, rb, rf = _finite_halves(
+        r0, r1, r2, rb, rf = _finite_halves(
             dist, c[:, :-1], h, +1, order >= 2, coarse, side
         )
-        _, l1, l2, lb, lf = _finite_halves(
+        l0, l1, l2, lb, lf = _finite_halves(
             dist, c[:, 1:], h, -1, order >= 2, coarse, side
         )
         tau_p = c[:, -1]
@@ -289,8 +358,19 @@ def exact_cells(
             # per-level combination before the global sum keeps the error at
             # ~ eps * scale/h relative (see module docstring).
             term = np.zeros_like(c)
-            term[:, :-1] += kr * (0.5 * hh * rf + kr * rb)
-            term[:, 1:] += kl * (-0.5 * hh * lf + kl * lb)
+            if _by_parts(dist):
+                # with B = h f(threshold) - A0 the threshold's f enters with
+                # the factor (k + o +- 1/2), which is 0 for a threshold fixed
+                # at 0 (midrise): drop it exactly, so that an infinite
+                # density there (gamma(0.5)) does not make inf - inf
+                with np.errstate(invalid="ignore"):
+                    gr = np.where(kr + 0.5 == 0.0, 0.0, (kr + 0.5) * hh * rf)
+                    gl = np.where(kl - 0.5 == 0.0, 0.0, (kl - 0.5) * hh * lf)
+                term[:, :-1] += kr * (gr - kr * r0)
+                term[:, 1:] += kl * (gl - kl * l0)
+            else:
+                term[:, :-1] += kr * (0.5 * hh * rf + kr * rb)
+                term[:, 1:] += kl * (-0.5 * hh * lf + kl * lb)
             term[:, -1] += idx[-1] ** 2 * (-su)
             term[:, 0] += idx[0] ** 2 * (-fl)
             out[2][sl] = -2.0 * term.sum(-1)

@@ -62,9 +62,12 @@ def _cached_parametric(dist, scheme: str, bits: int, model: str) -> float:
 
 def _value(dist, d, s: Scheme, model: str, order: int = 0):
     """``[D, D', ...]`` at the steps ``d``, without re-validating anything."""
+    try:
+        res = curve(dist, d, s, model, order, 1)
+    except InvalidArgument as err:  # a route that refuses this law
+        raise InvalidArgument(f"optimal_step: {err}") from None
     return [
-        None if r is None else check_no_nan("optimal_step", "the MSE", r)
-        for r in curve(dist, d, s, model, order, 1)
+        None if r is None else check_no_nan("optimal_step", "the MSE", r) for r in res
     ]
 
 
@@ -175,8 +178,11 @@ def _newton(dist, s, model, a, b, x0, exact_bracket) -> float:
     ``D' + D'' h + D''' h^2 / 2`` instead, with D''' the secant of the last
     two D'' (at first from the end of the bracket across the root).
     When the bracket comes from another model's grid it is first widened
-    until D' changes sign. Falls back to bounded Brent on D itself if no sign
-    change exists (a minimum at a kink).
+    until D' changes sign. Where D' has the same sign at both ends of an
+    exact bracket but not at the start (D' is not monotone where a threshold
+    crosses a point of infinite density), the half with the sign change is
+    kept. Falls back to bounded Brent on D itself if no sign change exists
+    (a minimum at a kink).
     """
 
     def g(x, order=1):
@@ -200,6 +206,21 @@ def _newton(dist, s, model, a, b, x0, exact_bracket) -> float:
                 break
             b *= 1.25
             gb = g(b)[0]
+    narrowed = False
+    if not (ga < 0 < gb) and exact_bracket:
+        # D' may change sign inside without doing so across the bracket: it
+        # is continuous but not monotone where a threshold crosses a point
+        # of infinite density (beta(0.5, 0.5) at its edges). Keep the half
+        # with the sign change, if there is one.
+        narrowed = True
+        gx = start[0]
+        if ga < 0 < gx:
+            b, gb = x, gx
+        elif gx < 0 < gb:
+            a, ga = x, gx
+        if ga < 0 < gb:
+            x = 0.5 * (a + b)
+            start = None
     if not (ga < 0 < gb):
         res = optimize.minimize_scalar(
             lambda x: float(_value(dist, np.array([x]), s, model)[0][0]),
@@ -210,7 +231,9 @@ def _newton(dist, s, model, a, b, x0, exact_bracket) -> float:
         return float(res.x)
     # the previous point (x, D', D''): at first the end of the original
     # bracket on the other side of the root
-    prev = (ends[1] if start[0] < 0 else ends[0]) if exact_bracket else None
+    prev = None
+    if exact_bracket and not narrowed:
+        prev = ends[1] if start[0] < 0 else ends[0]
     for _ in range(100):
         gx, hx = start if start is not None else g(x, 2)
         start = None

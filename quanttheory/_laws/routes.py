@@ -1,10 +1,12 @@
 """The exact MSE of a law and its derivatives: the cheapest exact route per step.
 
 The Euler-Maclaurin series (:mod:`.series`) wherever the family has series
-hooks and the remainder bound allows; the cell sum (:mod:`.cells`) up to 16
-bits at the other steps; above 16 bits the order-3 expansion
-(:func:`.additive.euler_maclaurin`) for the value and the additive model for
-the derivatives. Inputs are validated by the caller.
+hooks and the remainder bound allows; for the MSE of the coarse steps it
+leaves, Poisson summation over the level lattice (:mod:`.lattice`) where its
+bounds allow; the cell sum (:mod:`.cells`) up to 16 bits at the other steps;
+above 16 bits the order-3 expansion (:func:`.additive.euler_maclaurin`) for
+the value and the additive model for the derivatives. Inputs are validated
+by the caller.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.distribution import Distribution
+from .._core.errors import InvalidArgument
 from .._core.scheme import Scheme
-from .additive import additive, euler_maclaurin
+from .additive import additive, euler_maclaurin, singular_points
 from .cells import exact_cells
+from .lattice import lattice_mse
 from .series import series_derivatives, series_mse
 
 __all__ = [
@@ -39,19 +43,31 @@ SERIES_DERIVATIVES_MIN_BITS = 3
 def exact_mse(dist: Distribution, d: np.ndarray, s: Scheme) -> np.ndarray:
     """The exact MSE (no derivatives) by the cheapest exact route per step.
 
-    The Euler-Maclaurin series of :mod:`quanttheory._laws.series` wherever
-    the family has series hooks and the series' remainder bound is below
+    Poisson summation (:func:`lattice_mse`) for the coarse steps where the
+    family has the hook and the clipping and truncation bounds allow; the
+    Euler-Maclaurin series of :mod:`quanttheory._laws.series` wherever the
+    family has series hooks and the series' remainder bound is below
     ``TRUNCATION_RTOL`` of the MSE at some order up to ``N_MAX``; the other
     steps take the cell sum (bits <= 16) or the order-3 expansion
     :func:`euler_maclaurin` (above 16 bits).
     """
-    res = series_mse(dist, d, s)
-    if res is None:
-        out = np.empty_like(d)
-        rest = np.ones(d.shape, dtype=bool)
-    else:
-        out, order = res
-        rest = order == 0
+    out = np.empty_like(d)
+    rest = np.ones(d.shape, dtype=bool)
+    # the coarse steps first: O(1) per step where the lattice certifies them,
+    # while the series would try every order up to N_MAX there in vain
+    coarse = lattice_mse(dist, d, s)
+    if coarse is not None:
+        value, ok = coarse
+        out[ok] = value[ok]
+        rest = ~ok
+    if rest.any():
+        res = series_mse(dist, d[rest], s)
+        if res is not None:
+            idx = np.flatnonzero(rest)
+            value, order = res
+            done = order > 0
+            out[idx[done]] = value[done]
+            rest[idx[done]] = False
     if rest.any():
         if s.bits <= EXACT_CELL_SUM_MAX_BITS:
             out[rest] = exact_cells(dist, d[rest], s, 0)[0]
@@ -85,10 +101,26 @@ def exact_derivatives(
         if s.bits <= EXACT_CELL_SUM_MAX_BITS:
             other = exact_cells(dist, d[rest], s, order, side=side)
         else:
+            _refuse_rough(dist, s)
             other = additive(dist, d[rest], s, order, side)
         for v, o in zip(vals, other[1:], strict=True):
             v[rest] = o
     return [None, *vals]
+
+
+def _refuse_rough(dist: Distribution, s: Scheme) -> None:
+    r"""Above 16 bits the derivatives are the additive model's, which a density
+    that is not smooth at a point (an infinite density at an edge) breaks by
+    far more than its usual :math:`O(\Delta^2)`: refuse rather than answer."""
+    points = singular_points(dist)
+    if points:
+        where = ", ".join(f"{p:.12g}" for p in points)
+        raise InvalidArgument(
+            f"bits={s.bits}: the step derivatives (and so the optimal step) of "
+            f"{dist!r} are exact only up to {EXACT_CELL_SUM_MAX_BITS} bits; its "
+            f"density is not smooth at x = {where}, where the additive model "
+            "used above that is not accurate"
+        )
 
 
 def curve(

@@ -254,10 +254,12 @@ def _scaled_bernoulli_all(m_max: int, v) -> np.ndarray:
     acc = np.zeros((m_max + 1, *np.shape(v)))
     term = np.ones_like(v)  # v^j / j!
     tail = (1,) * np.ndim(v)
+    # beta_i vanishes for every odd i, so term j only reaches m = j, j+2, ...
+    even = beta[0::2]
     for j in range(m_max + 1):
-        # acc[m] += beta[m - j] * v^j / j! for m >= j (zero terms skipped)
-        b = beta[: m_max + 1 - j].reshape(-1, *tail)
-        acc[j:] = np.where(b != 0.0, acc[j:] + b * term, acc[j:])
+        # acc[m] += beta[m - j] * v^j / j! for m >= j, m - j even
+        rows = acc[j::2]
+        rows += even[: rows.shape[0]].reshape(-1, *tail) * term
         term = term * v / (j + 1)
     return acc
 
@@ -266,6 +268,9 @@ def _tails(ds: Distribution, tp, tm):
     """Upper tail at ``tp`` and lower tail at ``tm`` (one call for symmetric
     laws, whose lower tail is the upper tail at ``-tm``)."""
     if ds._symmetric and type(ds)._lower_tail is Distribution._lower_tail:
+        if np.array_equal(tp, -tm):  # a symmetric level set: one call
+            up = ds._upper_tail(tp)
+            return up, up
         both = ds._upper_tail(np.concatenate([tp, -tm]))
         n = tp.size
         return tuple(t[:n] for t in both), tuple(t[n:] for t in both)
@@ -478,9 +483,15 @@ def _series(
             sel = coef[n_max] + (n_max + 1) * ell <= lam
             n_run = 2
             if sel.any():
-                nn = np.arange(2, n_max + 1)
-                fit = coef[2:, None] + (nn[:, None] + 1) * ell[sel] <= lam[sel]
-                n_run = int(nn[np.argmax(fit, axis=0)].max())
+                # the smallest order that fits each step, order by order on
+                # the steps still open (O(S N) only where N is needed)
+                ell_s, lam_s = ell[sel], lam[sel]
+                for n in range(2, n_max + 1):
+                    open_s = coef[n] + (n + 1) * ell_s > lam_s
+                    if not open_s.any():
+                        break
+                    ell_s, lam_s = ell_s[open_s], lam_s[open_s]
+                n_run = n
             n_run = min(n_max, n_run + 2)
         kmax = max(n_run - 2, 0)
 
@@ -515,14 +526,18 @@ def _series(
             return total[-1] * hooks.scale**2, np.full(step.shape, n_max, dtype=int)
         total = total[1:]
         mag = np.cumsum(np.concatenate([mag0[None], np.abs(contribution)]), axis=0)[1:]
-        bound = np.exp(coef[nn][:, None] + (nn[:, None] + 1) * ell)
-        low = total - bound  # a lower bound of the MSE
-        done = (bound <= rtol * low) & np.isfinite(total)
+        # the rigorous test bound <= rtol * (total - bound), i.e.
+        # bound <= rtol / (1 + rtol) * total, in logs: no (L, S) exponential
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_bound = coef[nn][:, None] + (nn[:, None] + 1) * ell
+            done = log_bound <= np.log(rtol / (1.0 + rtol) * total)
+        done &= np.isfinite(total)
         settled = done.any(0)
         first = np.argmax(done, axis=0)
         cols = np.arange(step.size)
         # the truncation is settled; accept unless rounding is amplified
-        ok = settled & (mag[first, cols] <= MAX_CANCELLATION * low[first, cols])
+        low = total[first, cols] - np.exp(log_bound[first, cols])  # MSE >= low
+        ok = settled & (mag[first, cols] <= MAX_CANCELLATION * low)
         value = np.where(ok, total[first, cols], np.nan)
         order = np.where(ok, nn[first], 0) if nn.size else np.zeros(step.shape, int)
         open_ = ~settled

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._core.checks import check_positive_scalar
+from .._core.checks import check_positive_scalar, check_representable
 from .._core.distribution import Distribution
 
 __all__ = ["Uniform"]
@@ -88,8 +88,22 @@ class Uniform(Distribution):
 
     @property
     def variance(self) -> float:
-        """Variance :math:`a^2/3`."""
-        return self.a**2 / 3.0
+        """Variance :math:`a^2/3`.
+
+        Raises :class:`~quanttheory.InvalidArgument` where :math:`a^2/3` is
+        not a normal float64 (:math:`a` above about 2.3e154 or below
+        2.6e-154); ``std`` and every MSE function still work there, in the
+        law's scaled coordinates.
+        """
+        a = self.a
+        value = a * a / 3.0 if a < 1e150 else a * (a / 3.0)
+        return check_representable(
+            "Uniform.variance",
+            f"a**2/3 for a={a!r}",
+            value,
+            positive=True,
+            hint="use std, or a law of another scale",
+        )
 
     kurtosis = 1.8
 
