@@ -11,6 +11,8 @@ by the caller.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .._core.distribution import Distribution
@@ -38,6 +40,59 @@ EXACT_CELL_SUM_MAX_BITS = 16
 #: lemma) keeps relative accuracy where the uniform law's D'' crosses zero,
 #: which the series, a sum of terms of size one, cannot.
 SERIES_DERIVATIVES_MIN_BITS = 3
+
+
+#: Largest number of levels the mass-limited cell sum may visit per step.
+MASS_CELLS_MAX = 4096
+
+
+def mass_radius(dist: Distribution) -> float | None:
+    """A radius ``R`` about the law's centre beyond which both tails hold
+    exactly zero mass in float64 (``P[X > c + R] == P[X < c - R] == 0``), or
+    None if there is none within 2**20 scales (heavy tails)."""
+    c, r = dist._centre, dist._scale
+    for _ in range(21):
+        up = dist._upper_tail(np.array([c + r]))
+        lo = dist._lower_tail(np.array([c - r]))
+        if all(float(v[0]) == 0.0 for v in (*up, *lo)):
+            return abs(c) + r
+        r *= 2.0
+    return None
+
+
+def mass_cells(dist: Distribution, d: np.ndarray, s: Scheme, order: int, side: int):
+    """The cell sum over only the levels the law's mass reaches.
+
+    Above :data:`EXACT_CELL_SUM_MAX_BITS` the full cell sum is too long, but
+    a coarse step meets only a few levels before the law's mass ends. With
+    ``R`` from :func:`mass_radius`, the levels beyond ``R`` (plus one) carry
+    no mass, so dropping them changes nothing: the truncated level set's tail
+    terms are exactly 0 and D, D', D'' are those of the full cell sum.
+    Returns ``(values, done)``: ``values`` is ``[D, D', ...]`` up to
+    ``order`` where ``done``; steps that would need more than
+    :data:`MASS_CELLS_MAX` levels, and laws with unbounded mass, are left
+    (``done`` False) for the expansion routes.
+    """
+    out = [np.full(d.shape, np.nan) for _ in range(order + 1)]
+    done = np.zeros(d.shape, dtype=bool)
+    radius = mass_radius(dist)
+    if radius is None or not d.size:
+        return out, done
+    with np.errstate(over="ignore", divide="ignore"):
+        reach = np.ceil(radius / d + abs(s.offset)) + 1.0
+    need = np.minimum(reach, float(max(abs(s.kmin), abs(s.kmax))))
+    ok = need <= MASS_CELLS_MAX / 2
+    # one truncated level set per power-of-two bucket of the levels needed
+    bucket = np.where(ok, 2.0 ** np.ceil(np.log2(np.maximum(need, 1.0))), 0.0)
+    for b in np.unique(bucket[ok]):
+        sel = bucket == b
+        k = int(b)
+        sub = dataclasses.replace(s, kmin=max(s.kmin, -k), kmax=min(s.kmax, k))
+        vals = exact_cells(dist, d[sel], sub, order, side=side)
+        for o, v in zip(out, vals, strict=True):
+            o[sel] = v
+        done[sel] = True
+    return out, done
 
 
 def exact_mse(dist: Distribution, d: np.ndarray, s: Scheme) -> np.ndarray:
@@ -72,7 +127,12 @@ def exact_mse(dist: Distribution, d: np.ndarray, s: Scheme) -> np.ndarray:
         if s.bits <= EXACT_CELL_SUM_MAX_BITS:
             out[rest] = exact_cells(dist, d[rest], s, 0)[0]
         else:
-            out[rest] = euler_maclaurin(dist, d[rest], s)
+            idx = np.flatnonzero(rest)
+            vals, done = mass_cells(dist, d[idx], s, 0, 1)
+            out[idx[done]] = vals[0][done]
+            rest[idx[done]] = False
+            if rest.any():
+                out[rest] = euler_maclaurin(dist, d[rest], s)
     return out
 
 
@@ -101,8 +161,13 @@ def exact_derivatives(
         if s.bits <= EXACT_CELL_SUM_MAX_BITS:
             other = exact_cells(dist, d[rest], s, order, side=side)
         else:
-            _refuse_rough(dist, s)
-            other = additive(dist, d[rest], s, order, side)
+            idx = np.flatnonzero(rest)
+            other, done = mass_cells(dist, d[idx], s, order, side)
+            if not done.all():
+                _refuse_rough(dist, s)
+                far = additive(dist, d[idx[~done]], s, order, side)
+                for o, f in zip(other, far, strict=True):
+                    o[~done] = f
         for v, o in zip(vals, other[1:], strict=True):
             v[rest] = o
     return [None, *vals]
