@@ -12,12 +12,13 @@ from ._core.checks import (
     as_float_result,
     check_finite_array,
     check_positive_scalar,
+    check_representable,
 )
 from ._core.errors import InvalidArgument, TaylorRangeWarning
 from ._core.scheme import Scheme, get_scheme
 from ._empirical import curvature
 from ._optimal import optimal_step
-from ._route import curve, evaluate, sqnr, validate
+from ._route import curve, evaluate, scaled_curve, sqnr, validate
 
 __all__ = [
     "TAYLOR_RTOL",
@@ -153,7 +154,8 @@ def sensitivity(
         c2s = {}
         if dist._is_empirical and model == "exact":
             c2 = smoothed_curvature(dist, d0, bits, scheme=scheme)
-            out = abs(c2) * e * e / 2.0
+            with np.errstate(over="ignore"):
+                out = abs(c2) * e * e / 2.0
             c2s = {1: c2, -1: c2}
         else:
             for side in (1, -1):
@@ -161,7 +163,14 @@ def sensitivity(
                 if mask.any():
                     c2 = evaluate("sensitivity", dist, d0, bits, scheme, model, 2, side)
                     c2s[side] = float(c2[2])
-                    out = np.where(mask, abs(c2s[side]) * e * e / 2.0, out)
+                    with np.errstate(over="ignore"):
+                        out = np.where(mask, abs(c2s[side]) * e * e / 2.0, out)
+        out = check_representable(
+            "sensitivity",
+            "the Taylor value |D''| eps^2 / 2",
+            out,
+            hint="pass a smaller eps",
+        )
         _warn_outside_radius(dist, d0, s, model, e, c2s)
         return as_float_result(out)
     target = d0 + e
@@ -356,13 +365,20 @@ def _kink_steps(dist, s: Scheme, model: str, lo: float, hi: float, near: float):
             p0 = -(j1 + c0)
         if count <= 0:
             continue
-        for e in np.abs(points[np.sign(points) == sign]):
-            # the step e/p lies in (lo, hi) for p in (e/hi, e/lo)
+        end = p0 + count  # beyond the largest threshold magnitude
+        for e in np.abs(points[np.sign(points) == sign]).tolist():
+            # the step e/p lies in (lo, hi) for p in (e/hi, e/lo); the
+            # comparisons come first so that no quotient overflows
+            if e >= hi * end:
+                continue  # every kink is below lo..hi's top: none in range
             first = max(0, math.floor(e / hi - p0))
-            last = min(count - 1, math.ceil(e / lo - p0) if lo > 0 else count - 1)
+            last = count - 1
+            if lo > 0 and e < lo * end:
+                last = min(last, math.ceil(e / lo - p0))
             if last < first:
                 continue
-            centre = min(max(round(e / near - p0), first), last)
+            mid = e / near if e < near * end else end
+            centre = min(max(round(mid - p0), first), last)
             a, b = max(first, centre - _KINKS), min(last, centre + _KINKS)
             truncated |= a > first or b < last
             i = np.arange(a, b + 1, dtype=np.float64)
@@ -493,10 +509,19 @@ def _empirical_radius(dist, d0, s, side, cap, rtol, c2, points=_GRID_EMPIRICAL):
     if c2 == 0.0:
         return 0.0
     t = cap * np.logspace(-2.0, 0.0, points) if points > 1 else np.array([cap])
-    values = curve(dist, np.concatenate([[d0], d0 + side * t]), s, "exact", 0)[0]
-    exact = np.abs(values[1:] - values[0])
-    taylor = abs(c2) * t * t / 2.0
-    rel = np.abs(exact - taylor) / taylor
+    # in the data's scaled coordinates (D = c^2 v), so that neither the MSE
+    # of large data nor the Taylor value of tiny ones leaves float64
+    v, c = scaled_curve(dist, np.concatenate([[d0], d0 + side * t]), s, "exact", 0)
+    c = float(np.asarray(c).flat[0])
+    exact = np.abs(v[0][1:] - v[0][0])
+    tc = t / c
+    with np.errstate(over="ignore", under="ignore"):
+        taylor = abs(c2) * tc * tc / 2.0
+    # where either value under- or overflows the comparison means nothing:
+    # such points count as outside the radius
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rel = np.abs(exact - taylor) / taylor
+    rel = np.where((taylor > 0) & np.isfinite(taylor) & np.isfinite(exact), rel, np.inf)
     good = np.flatnonzero(rel <= rtol)
     if good.size == 0:
         return 0.0

@@ -174,13 +174,6 @@ def test_optimal_step(dist, bits, scheme, model):
 
 
 @SETTINGS
-@pytest.mark.xfail(
-    reason=(
-        "open (issue 11): overflow at extreme eps/step in the Taylor-radius "
-        "search (_sensitivity._kink_steps, _empirical_radius)"
-    ),
-    strict=False,
-)
 @given(
     dist=distributions(),
     bits=bits_,
