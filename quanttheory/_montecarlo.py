@@ -27,6 +27,7 @@ from ._core.checks import (
     check_choice,
     check_positive_int,
     check_positive_scalar,
+    check_representable,
     check_rng,
 )
 from ._core.distribution import check_distribution
@@ -426,17 +427,33 @@ def monte_carlo_mse(
     mean = 0.0
     m2 = 0.0
     clipped = 0
-    step = np.float64(d)
-    lo, hi = s.bottom * d, s.top * d
+    # sample in scaled coordinates (X = c * unit), so that neither the
+    # samples nor their squared errors leave float64 at extreme scales; c is
+    # 1 for ordinary laws and data, which then take the unscaled path exactly
+    if dist._is_empirical:
+        unit, c = dist, 2.0**dist._exponent
+    else:
+        unit, c = dist._coordinates()
+    ds = d / c
+    if not (math.isfinite(ds) and ds > 0.0):
+        raise InvalidArgument(
+            f"{func}: step={d!r} is not representable relative to the scale "
+            f"{c:.6g} of {dist!r} (step / scale = {ds!r})"
+        )
+    step = np.float64(ds)
+    lo, hi = s.bottom * ds, s.top * ds
     done_pct = -1
     while count < n:
         k = min(chunk, n - count)
-        x = dist._sample(k, gen)
+        x = unit._sample(k, gen)
+        if unit is dist and c != 1.0:
+            x = x / c  # Empirical: a power of two, exact
         clipped += int(np.count_nonzero((x > hi) | (x < lo)))
-        e = x - quantize_unchecked(x, step, s)
-        e *= e
-        cm = float(e.mean())
-        cm2 = float(((e - cm) ** 2).sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = x - quantize_unchecked(x, step, s)
+            e *= e
+            cm = float(e.mean())
+            cm2 = float(((e - cm) ** 2).sum())
         if edges is not None:
             _merge_batches(e, count, edges, b_cnt, b_mean, b_m2)
         tot = count + k
@@ -456,12 +473,18 @@ def monte_carlo_mse(
                 )
     if progress:
         print(file=sys.stderr)
-    std = math.sqrt(m2 / (n - 1))
-    if edges is not None:
-        batch_means = tuple(float(v) for v in b_mean)
-        batch_stds = tuple(float(v) for v in np.sqrt(b_m2 / (b_cnt - 1)))
-    else:
-        batch_means = batch_stds = ()
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(check_representable(func, "the MSE estimate", (mean * c) * c))
+        std = float(
+            check_representable(
+                func, "the standard deviation", math.sqrt(m2 / (n - 1)) * c * c
+            )
+        )
+        if edges is not None:
+            batch_means = tuple(float(v) * c * c for v in b_mean)
+            batch_stds = tuple(float(v) * c * c for v in np.sqrt(b_m2 / (b_cnt - 1)))
+        else:
+            batch_means = batch_stds = ()
     if reason is not None:
         if edges is None:
             what = (

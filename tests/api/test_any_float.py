@@ -21,7 +21,6 @@ import math
 import warnings
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -209,13 +208,6 @@ def test_sqnr_db(dist, step, bits, scheme, model):
 
 
 @SETTINGS
-@pytest.mark.xfail(
-    reason=(
-        "open (issue 11): the Monte Carlo sums overflow for laws or data "
-        "beyond 1e154 (needs the scaled coordinates of _route)"
-    ),
-    strict=False,
-)
 @given(
     dist=distributions(),
     step=any_float,
