@@ -16,12 +16,12 @@ import argparse
 import inspect
 import sys
 
+from .._core.checks import EMPIRICAL_MAX_BITS
 from .._core.errors import QuantTheoryError
 from .._core.scheme import SCHEMES
 from ..torch import NON_FLOAT, analyze
 from .args import (
     EXIT_OK,
-    MAX_BITS,
     UsageError,
     output_file,
     usage_exit,
@@ -42,8 +42,12 @@ def _bits(text: str) -> int:
         b = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= b <= MAX_BITS:
-        raise argparse.ArgumentTypeError(f"{b} is not in 1..{MAX_BITS}")
+    # the tensors are samples: the empirical engine's limit, the same as
+    # optimal_step's for Empirical (one limit for the function and the command)
+    if not 1 <= b <= EMPIRICAL_MAX_BITS:
+        raise argparse.ArgumentTypeError(
+            f"{b} is not in 1..{EMPIRICAL_MAX_BITS} (the most for sample data)"
+        )
     return b
 
 
@@ -82,7 +86,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("checkpoint", help="a .safetensors, .pt, .pth, .bin or .ckpt file")
-    p.add_argument("--bits", type=_bits, default=4, help="bit-width (default 4)")
+    p.add_argument(
+        "--bits",
+        type=_bits,
+        default=4,
+        help=f"bit-width, 1..{EMPIRICAL_MAX_BITS} (default 4)",
+    )
     p.add_argument(
         "--scheme",
         choices=SCHEMES,

@@ -183,7 +183,9 @@ def test_out_write_failure_is_a_usage_error(capsys, checkpoint, tmp_path, monkey
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--bits", "0"], "0 is not in 1..32"),
+        (["--bits", "0"], "0 is not in 1..16"),
+        # the command's limit is optimal_step's for samples (EMPIRICAL_MAX_BITS)
+        (["--bits", "17"], "17 is not in 1..16 (the most for sample data)"),
         (["--bits", "x"], "'x' is not an integer"),
         (["--eps", "2"], "not in (0, 1)"),
         (["--scheme", "affine"], "invalid choice"),
@@ -230,3 +232,16 @@ def test_out_symlink_is_written_through(capsys, tmp_path, checkpoint):
         "model.safetensors",
         "real",
     ]
+
+
+def test_bits_limit_is_the_empirical_limit(capsys):
+    # one limit for the function and the command: 16 parses, and the core
+    # refuses 17 bits on samples with the same bound
+    import numpy as np
+
+    import quanttheory as qt
+    from quanttheory._core.checks import EMPIRICAL_MAX_BITS
+
+    assert parse("m.safetensors", "--bits", str(EMPIRICAL_MAX_BITS)).bits == 16
+    with pytest.raises(qt.InvalidArgument, match="bits=17"):
+        qt.optimal_step(qt.Empirical(np.linspace(-1, 1, 100)), EMPIRICAL_MAX_BITS + 1)
