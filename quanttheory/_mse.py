@@ -137,8 +137,9 @@ def mse(dist, step, bits, *, scheme="paper", model="exact"):
     cell: :math:`10^4` steps take a few milliseconds at any bit-width.
 
     Coarse steps (a cell comparable to the law's width) are taken first
-    by Poisson summation over the level lattice (``quanttheory._laws.lattice``) where the family has the
-    hook and its clipping and truncation bounds certify the sum, at
+    by Poisson summation over the level lattice
+    (``quanttheory._laws.lattice``) where the family has the hook and its
+    clipping and truncation bounds certify the sum, at
     :math:`O(1)` per step: the MSE is the additive value plus a few Fourier
     terms :math:`\varphi_X(2\pi k/\Delta)` of the sawtooth.
 
