@@ -1,5 +1,6 @@
-r"""Primitives shared by the sorted and the streaming exact routes: the step
-range a search needs, the kink count and the sweep over quadratic pieces."""
+r"""Primitives of the sorted route (:mod:`.sorted`, the additive model): the
+step range a search needs, the kink count and the sweep over quadratic
+pieces."""
 
 from __future__ import annotations
 

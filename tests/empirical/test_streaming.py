@@ -1,9 +1,10 @@
-"""The streaming exact optimum: in-memory, memory-mapped and Dask data.
+"""The binned exact optimum: in-memory, memory-mapped and Dask data.
 
-The streaming route (a histogram of counts and sums, then an exact sweep
-over the samples that a threshold can cross) must return the same step as the
-sort-based exact route, which visits every kink of the empirical MSE when
-there are few enough (small N) -- two independent exact routes.
+The histogram route of :mod:`quanttheory._empirical.bound` (a pass of
+per-bin sufficient statistics, branch and bound on step intervals, one pass
+gathering the samples that a threshold can cross, then an exact sweep) must
+reach the same minimum as the sort route (point atoms of every distinct
+value) -- two exact routes that share only the final sweep.
 """
 
 from __future__ import annotations
@@ -11,14 +12,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 
 import quanttheory as qt
 import quanttheory._core.parallel as parallel
-import quanttheory._empirical.optimum as opt
-import quanttheory._empirical.streaming as st
+import quanttheory._empirical.bound as bd
+from quanttheory import _optimal
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_d_engine():
+    """These tests are about the 1-D engine (quanttheory._empirical.bound):
+    send every size there (the batched engine takes rows up to
+    ROW_ENGINE_MAX samples otherwise; tests/empirical/test_batched.py)."""
+    with mock.patch.object(_optimal, "ROW_ENGINE_MAX", 0):
+        yield
 
 
 def _data(law: str, n: int, seed: int = 0) -> np.ndarray:
@@ -36,7 +47,17 @@ def _direct(x, step, bits, scheme):
 
 @pytest.fixture
 def force_streaming(monkeypatch):
-    monkeypatch.setattr(opt, "STREAM_MIN", 0)
+    """Every size goes through the histogram route."""
+    monkeypatch.setattr(bd, "SORT_MAX", 0)
+
+
+def _sort_route(monkeypatch):
+    monkeypatch.setattr(bd, "_HISTOGRAM", False)
+
+
+def _hist_route(monkeypatch):
+    monkeypatch.setattr(bd, "_HISTOGRAM", True)
+    monkeypatch.setattr(bd, "SORT_MAX", 0)
 
 
 @pytest.mark.parametrize("law", ["gaussian", "laplace", "t3"])
@@ -45,8 +66,9 @@ def force_streaming(monkeypatch):
 )
 def test_streaming_equals_sort_based_exact_route(law, bits, scheme, monkeypatch):
     x = _data(law, 200_000).astype(np.float32)
+    _sort_route(monkeypatch)
     sorted_step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
-    monkeypatch.setattr(opt, "STREAM_MIN", 0)
+    _hist_route(monkeypatch)
     stream_step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
     xs = x.astype(np.float64)
     a = _direct(xs, sorted_step, bits, scheme)
@@ -108,26 +130,24 @@ def test_streaming_rejects_flat_mse(force_streaming):
 
 
 def test_heavy_tails_binned_bulk_equals_sort_based_route(monkeypatch):
-    # a few huge outliers make equal bins over [min, max] far too coarse: the
-    # streaming route bins only the bulk and keeps the outliers exactly
+    # a few huge outliers: bins on the float's bits keep every magnitude
+    # (no range to guess); one histogram pass and one gather pass
     x = _data("t3", 300_000, seed=11)
     x[:5] = [100.0, -120.0, 150.0, -90.0, 110.0]
     x = x.astype(np.float32)
-    built = []
-    orig = st._Hist.__init__
-
-    def spy(self, *a, **k):
-        built.append(k.get("overflow", False))
-        orig(self, *a, **k)
-
-    monkeypatch.setattr(st._Hist, "__init__", spy)
+    calls = []
+    orig_h, orig_g = bd.histogram_atoms, bd._gather
+    monkeypatch.setattr(
+        bd, "histogram_atoms", lambda *a: calls.append("h") or orig_h(*a)
+    )
+    monkeypatch.setattr(bd, "_gather", lambda *a: calls.append("g") or orig_g(*a))
     for bits in (2, 3, 4):
+        _sort_route(monkeypatch)
         ref = qt.optimal_step(qt.Empirical(x), bits, scheme="signed")
-        monkeypatch.setattr(opt, "STREAM_MIN", 0)
-        built.clear()
+        _hist_route(monkeypatch)
+        calls.clear()
         step = qt.optimal_step(qt.Empirical(x), bits, scheme="signed")
-        monkeypatch.setattr(opt, "STREAM_MIN", 1 << 21)
-        assert built == [True]  # one pass, bulk bins plus exact outliers
+        assert calls == ["h", "g"]  # one pass each
         xs = x.astype(np.float64)
         # two exact global minimisers: equal MSE to float64 rounding
         assert _direct(xs, step, bits, "signed") == pytest.approx(
@@ -135,20 +155,23 @@ def test_heavy_tails_binned_bulk_equals_sort_based_route(monkeypatch):
         )
 
 
-def test_bracket_that_misses_the_minimum_is_moved(monkeypatch, force_streaming):
-    # a bracket 1e-5 wide around the histogram's estimate (which is ~1e-4
-    # off) cannot hold the exact minimiser; the minimum is then on an end,
-    # and the bracket must move (and widen) until it is interior
+@pytest.mark.parametrize("refine", [False, True])
+@pytest.mark.parametrize("gather_max", [0.0, 1e300])
+def test_gather_at_any_round_gives_the_same_minimum(monkeypatch, gather_max, refine):
+    # the gather may come at the first round (everything swept) or only when
+    # the bounds stop shrinking, after finer histograms or without them: the
+    # exact minimum must not depend on it
     x = _data("laplace", 400_000, seed=2).astype(np.float32)
-    monkeypatch.setattr(opt, "STREAM_MIN", 1 << 30)
+    _sort_route(monkeypatch)
     ref = qt.optimal_step(qt.Empirical(x), 4, scheme="midrise")
-    monkeypatch.setattr(opt, "STREAM_MIN", 0)
-    monkeypatch.setattr(st, "_BRACKET", 1e-6)
-    calls = []
-    orig = st._gather
-    monkeypatch.setattr(st, "_gather", lambda *a: calls.append(1) or orig(*a))
+    _hist_route(monkeypatch)
+    orig = bd.exact_optimum
+
+    def forced(atoms, s, regather=None, gmax=0.0, width=0.0, fine=None):
+        return orig(atoms, s, regather, gather_max, 0.0, fine if refine else None)
+
+    monkeypatch.setattr(bd, "exact_optimum", forced)
     step = qt.optimal_step(qt.Empirical(x), 4, scheme="midrise")
-    assert len(calls) > 1  # at least one move
     xs = x.astype(np.float64)
     assert _direct(xs, step, 4, "midrise") == pytest.approx(
         _direct(xs, ref, 4, "midrise"), rel=1e-12
@@ -201,9 +224,9 @@ def test_dask_local_cluster_matches_in_memory():
 
 
 def _sorted_route_mse(x, bits, scheme, monkeypatch):
-    monkeypatch.setattr(opt, "STREAM_MIN", 1 << 30)
+    _sort_route(monkeypatch)
     step = qt.optimal_step(qt.Empirical(x), bits, scheme=scheme)
-    monkeypatch.setattr(opt, "STREAM_MIN", 0)
+    _hist_route(monkeypatch)
     return _direct(x.astype(np.float64), step, bits, scheme)
 
 
@@ -275,3 +298,30 @@ def test_thread_pool_survives_fork():
     )
     done = subprocess.run([sys.executable, "-c", code], timeout=120, check=False)
     assert done.returncode == 0
+
+
+def test_finer_histograms_give_the_sort_route_minimum(monkeypatch):
+    # 8 bits on normal data: a flat basin that the first bins cannot resolve,
+    # so the bounds go on with finer histograms (more passes) before the
+    # gather; the exact minimum is that of the sort route
+    x = _data("gaussian", 100_000, seed=5).astype(np.float32)
+    _sort_route(monkeypatch)
+    ref = qt.optimal_step(qt.Empirical(x), 8, scheme="signed")
+    _hist_route(monkeypatch)
+    seen = []
+    orig = bd.histogram_atoms
+
+    def spy(*args):
+        out = orig(*args)
+        seen.append(out[0].m)
+        return out
+
+    monkeypatch.setattr(bd, "histogram_atoms", spy)
+    step = qt.optimal_step(qt.Empirical(x), 8, scheme="signed")
+    assert len(seen) > 1  # refined at least once
+    assert seen == sorted(seen)
+    xs = x.astype(np.float64)
+    # same minimum, both evaluated directly in float64: equal to rounding
+    assert _direct(xs, step, 8, "signed") == pytest.approx(
+        _direct(xs, ref, 8, "signed"), rel=1e-12
+    )
