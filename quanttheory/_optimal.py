@@ -31,6 +31,8 @@ import numpy as np
 
 from ._core.checks import EMPIRICAL_MAX_BITS
 from ._core.errors import InvalidArgument
+from ._empirical.batched import batched_optimal
+from ._empirical.empirical import Empirical
 from ._empirical.optimum import empirical_optimal
 from ._laws.optimum import law_optimal
 from ._route import validate
@@ -102,20 +104,27 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     low bit-widths) and :func:`from_scipy` laws use :math:`O(2^M)` cell sums
     (the additive model for the grid above 4 bits). Results are cached per
     (family, parameters, bits, scheme, model), and a named family's search is
-    shared by all its members (scale invariance). Empirical:
-    :math:`O(N\log N)` for the sort (once per :class:`Empirical` object),
-    :math:`O(2^M\log N)` per evaluation, and :math:`O(P\log P)` for the sweep
-    over the :math:`P \le 4\cdot10^6` kinks in the final bracket. Above
-    :math:`2^{21}` samples, and for memory-mapped or Dask data, the exact
-    optimum comes from two streaming passes instead
-    (:mod:`quanttheory._empirical.streaming`): :math:`O(N)` for a histogram of counts
-    and sums over the bulk (the outliers kept exactly),
-    :math:`O(2^M)` per scored step, and :math:`O(P\log P)` for the
-    :math:`P` samples that a threshold can cross inside the final bracket,
-    gathered in the second pass. Both passes run on one thread per core.
-    Data with many repeated values (already quantized weights, constant
-    data), whose MSE is a sawtooth on the scale of the value grid, are
-    sorted instead (in memory, also when memory-mapped).
+    shared by all its members (scale invariance). Empirical (exact model):
+    one exact branch and bound for every N
+    (:mod:`quanttheory._empirical.bound`). Up to 8,192 in-memory samples
+    the atoms are the distinct values, from one :math:`O(N\log N)` sort
+    (the measured break-even); otherwise one :math:`O(N)` pass (one thread
+    per core, numba-compiled if installed) builds histogram bins cut on the
+    float's bits with per-bin centred sums, about :math:`N/16` bins, so any
+    dynamic range is binned exactly. Each round bounds the MSE on step
+    intervals from prefix sums, :math:`O(2^M\log K)` per interval for
+    :math:`K` atoms, and drops every interval whose lower bound exceeds the
+    best upper bound (a bound, not a count of basins); where the bins limit
+    the bounds, one more pass makes them 4 times finer. One more
+    :math:`O(N)` pass gathers the samples of the bins that the surviving
+    intervals sweep, then a sweep over their :math:`P` kinks (the sorted
+    runs of each threshold merged, :math:`O(P\log 2^M)`) takes each
+    quadratic piece's closed-form minimum, and the best candidates are
+    rescored exactly (:math:`O(K)` once plus :math:`O(V)` per candidate for
+    the :math:`V` atoms whose level moves between them). Memory: the bins,
+    the atoms and the gathered samples; memory-mapped and Dask data are
+    read in chunks, never copied whole. The additive model sorts the
+    samples and sweeps every kink (:mod:`quanttheory._empirical.sorted`).
 
     Where several steps reach the same minimum (e.g. constant data), the
     largest of those found is returned (the search covers steps up to twice
@@ -142,6 +151,17 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
     """
     func = "optimal_step"
     dist, s, model = validate(func, dist, bits, scheme, model)
+    if dist._is_empirical and dist._rows is not None:
+        return _batched_optimal(func, dist, s, model)
+    if (
+        dist._is_empirical
+        and model == "exact"
+        and dist.n <= ROW_ENGINE_MAX
+        and s.bits <= EMPIRICAL_MAX_BITS
+    ):
+        # the engine that a batch's rows of this size take: a slice gives the
+        # same float alone as inside its batch (one engine per row size)
+        return float(_batched_optimal(func, _as_batch(dist), s, model)[0])
     if dist._is_empirical:
         if s.bits > EMPIRICAL_MAX_BITS:
             raise InvalidArgument(
@@ -159,6 +179,73 @@ def optimal_step(dist, bits, *, scheme="paper", model="exact") -> float:
 
 
 _NORMAL_MIN = float(np.finfo(np.float64).smallest_normal)
+
+
+#: Rows of at most this many samples take the batched engine
+#: (:mod:`quanttheory._empirical.batched`), whether they are one
+#: :class:`Empirical` or a row of a batch; longer rows take the 1-D engine
+#: (:mod:`quanttheory._empirical.bound`), one row at a time. So a batched
+#: result equals the per-slice result bit for bit: each row size has one
+#: engine. 2**16 covers the rows and groups of real weight matrices, for
+#: which the batched engine is vectorised; above it, one row is enough work
+#: for the 1-D engine's passes.
+ROW_ENGINE_MAX = 1 << 16
+
+
+def _as_batch(dist):
+    """An unbatched Empirical as a batch of one row."""
+    w = None if dist._weights is None else np.asarray(dist._weights)[None, :]
+    return Empirical(np.asarray(dist.samples)[None, :], axis=0, weights=w, copy=False)
+
+
+def _row_by_row(func: str, dist, s, model: str) -> np.ndarray:
+    """Rows longer than :data:`ROW_ENGINE_MAX`: each by the 1-D engine, as
+    :func:`optimal_step` of that slice alone would take it."""
+    out = np.empty(dist._rows.shape[0])
+    for i, row in enumerate(dist._rows):
+        w = None if dist._wrows is None else dist._wrows[i]
+        try:
+            one = Empirical(row, weights=w, copy=False)
+            out[i] = optimal_step(one, s.bits, scheme=s.name, model=model)
+        except InvalidArgument as exc:
+            j = tuple(int(k) for k in np.unravel_index(i, dist.batch_shape))
+            raise InvalidArgument(f"{exc} (group {j} of {dist!r})") from None
+    return out.reshape(dist.batch_shape)
+
+
+def _batched_optimal(func: str, dist, s, model: str) -> np.ndarray:
+    """The exact optimum of every group of a batched Empirical (an array of
+    its ``batch_shape``), by :func:`quanttheory._empirical.batched.batched_optimal`."""
+    if s.bits > EMPIRICAL_MAX_BITS:
+        raise InvalidArgument(
+            f"{func}: bits={s.bits} is above {EMPIRICAL_MAX_BITS}, the most for "
+            "Empirical data"
+        )
+    if model != "exact":
+        raise InvalidArgument(
+            f"{func}: model={model!r} is not available for a batched Empirical; "
+            "use model='exact'"
+        )
+    if dist._rows.shape[1] > ROW_ENGINE_MAX:
+        return _row_by_row(func, dist, s, model)
+    try:
+        u = batched_optimal(dist._unit_rows(), dist._wrows, s)
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            f"{exc} ({dist!r}, batch shape {dist.batch_shape})"
+        ) from None
+    with np.errstate(over="ignore", under="ignore"):
+        step = np.ldexp(u, dist._exponent) if dist._exponent else u
+    bad = ~((step >= _NORMAL_MIN) & (step <= _NORMAL_MAX))
+    if bad.any():
+        i = np.unravel_index(int(np.flatnonzero(bad)[0]), dist.batch_shape)
+        raise InvalidArgument(
+            f"{func}: the optimal step of group {tuple(int(j) for j in i)} of "
+            f"{dist!r} at bits={s.bits} (scheme {s.name!r}) is beyond float64's "
+            "normal range; rescale the data"
+        )
+    return step.reshape(dist.batch_shape)
+
 
 _NORMAL_MAX = float(np.finfo(np.float64).max)
 

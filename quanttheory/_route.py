@@ -70,6 +70,7 @@ from ._core.distribution import Distribution
 from ._core.errors import InvalidArgument
 from ._core.parallel import is_dask
 from ._core.scheme import Scheme, get_scheme
+from ._empirical import batched as empirical_batched
 from ._empirical import values as empirical_values
 from ._empirical.empirical import as_empirical
 from ._laws import routes as law_routes
@@ -78,8 +79,11 @@ __all__ = [
     "COARSE",
     "FINE",
     "as_distribution",
+    "batch_steps",
+    "batched_curve",
     "curve",
     "evaluate",
+    "is_batched",
     "scaled_curve",
     "sqnr",
     "validate",
@@ -343,6 +347,85 @@ def _back(v, c, i: int):
         return v * c * c if i == 0 else v * c
 
 
+def is_batched(dist) -> bool:
+    """Whether ``dist`` is a batched or a weighted :class:`Empirical` (the
+    routes of :mod:`quanttheory._empirical.batched`)."""
+    return bool(getattr(dist, "_is_empirical", False)) and (
+        dist._rows is not None or dist._weights is not None
+    )
+
+
+def _rows_of(dist):
+    """``(unit rows (B, n), weights or None)`` of a batched/weighted Empirical."""
+    if dist._rows is not None:
+        return dist._unit_rows(), dist._wrows
+    x = np.asarray(dist.samples, dtype=np.float64)
+    if dist._exponent:
+        x = np.ldexp(x, -dist._exponent)
+    return x[None, :], dist._weights[None, :]
+
+
+def batch_steps(func: str, dist, name: str, step) -> np.ndarray:
+    """``step`` (checked positive) as ``(B, m)``: for a batch, broadcast to the
+    batch shape (``m = 1``); for one weighted distribution, its ``m`` steps."""
+    d = check_positive_array(func, name, step)
+    if dist._rows is None:
+        return d.reshape(1, -1)
+    try:
+        return np.broadcast_to(d, dist.batch_shape).reshape(-1, 1)
+    except ValueError:
+        raise InvalidArgument(
+            f"{func}: {name} of shape {d.shape} does not broadcast to the batch "
+            f"shape {dist.batch_shape} of {dist!r}"
+        ) from None
+
+
+def _batch_model(func: str, model: str) -> None:
+    if model != "exact":
+        raise InvalidArgument(
+            f"{func}: model={model!r} is not available for a batched or weighted "
+            "Empirical; use model='exact'"
+        )
+
+
+def batched_curve(func: str, dist, d: np.ndarray, s: Scheme, order: int, side: int):
+    """``([v0, v1, ...], c)`` per row of a batched/weighted Empirical at the
+    ``(B, m)`` steps ``d``, in scaled coordinates (``D = c**2 v0``, ``D' = c v1``,
+    ``D'' = v2``); ``c = 2**_exponent``. Exact direct sums over each row."""
+    xs, ws = _rows_of(dist)
+    e = dist._exponent
+    c = 2.0**e
+    reach = np.maximum(np.abs(xs.min(axis=1)), np.abs(xs.max(axis=1)))
+    with np.errstate(over="ignore", under="ignore"):
+        u = np.ldexp(d, -e) if e else d
+    u = np.maximum(u, FINE * reach[:, None])
+    # a step beyond float64 in scaled coordinates is as good as the largest
+    u = np.minimum(u, _FMAX / max(abs(s.top), abs(s.bottom), 1.0))
+    return empirical_batched.batched_values(xs, ws, u, s, order, side), c
+
+
+def _batched_result(func, dist, step, d, bits_s, model, order, side):
+    _batch_model(func, model)
+    vals, c = batched_curve(func, dist, d, bits_s, order, side)
+    out = []
+    shape = dist.batch_shape if dist._rows is not None else np.shape(step)
+    for i, v in enumerate(vals):
+        check_no_nan(func, "the result", v)
+        r = _back(v, c, i)
+        bad = ~np.isfinite(r)
+        if i == 0:
+            bad |= (r < _FMIN) & (v > 0)
+        if bad.any() and i < order:
+            out.append(None)
+            continue
+        if bad.any():
+            j = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
+            what = ("the MSE", "D'")[i]
+            _range_error(func, what, d[j], v[j], c, 2 - i)
+        out.append(r.reshape(shape))
+    return out
+
+
 def evaluate(func: str, dist, step, bits, scheme, model, order: int, side: int = 1):
     """Validate, route, return ``[D, D', ...]`` as arrays of the shape of ``step``.
 
@@ -354,6 +437,9 @@ def evaluate(func: str, dist, step, bits, scheme, model, order: int, side: int =
     zero.
     """
     dist, s, model = validate(func, dist, bits, scheme, model)
+    if is_batched(dist):
+        d = batch_steps(func, dist, "step", step)
+        return _batched_result(func, dist, step, d, s, model, order, side)
     d = check_positive_array(func, "step", step)
     flat = d.ravel()
     vals, c = scaled_curve(dist, flat, s, model, order, side, func)
@@ -403,6 +489,8 @@ def sqnr(func: str, dist, step, bits, scheme, model):
     power: :class:`InvalidArgument`.
     """
     dist, s, model = validate(func, dist, bits, scheme, model)
+    if is_batched(dist):
+        return _batched_sqnr(func, dist, step, s, model)
     d = check_positive_array(func, "step", step)
     flat = d.ravel()
     vals, c = scaled_curve(dist, flat, s, model, 0, 1, func)
@@ -432,3 +520,26 @@ def sqnr(func: str, dist, step, bits, scheme, model):
             + 20.0 * (math.log10(cp) - np.log10(c)),
         )
     return out.reshape(d.shape)
+
+
+def _batched_sqnr(func: str, dist, step, s: Scheme, model: str):
+    """The SQNR of each row of a batched/weighted Empirical (scale-free)."""
+    _batch_model(func, model)
+    d = batch_steps(func, dist, "step", step)
+    vals, _c = batched_curve(func, dist, d, s, 0, 1)
+    m = check_no_nan(func, "the MSE", vals[0])
+    power = np.asarray(dist._unit_power(), dtype=np.float64).reshape(-1, 1)
+    if (power == 0).any():
+        i = int(np.flatnonzero(power.reshape(-1) == 0)[0])
+        where = (
+            f"group {tuple(int(j) for j in np.unravel_index(i, dist.batch_shape))} of "
+            if dist._rows is not None
+            else ""
+        )
+        raise InvalidArgument(
+            f"{func}: {where}dist={dist!r} has samples that are all zero, so the "
+            "signal power E[X^2] is 0 and the SQNR (0 over the MSE) is undefined"
+        )
+    with np.errstate(divide="ignore"):
+        out = 10.0 * np.log10(power / m)
+    return out.reshape(dist.batch_shape if dist._rows is not None else np.shape(step))

@@ -17,8 +17,18 @@ from ._core.checks import (
 from ._core.errors import InvalidArgument, TaylorRangeWarning
 from ._core.scheme import Scheme, get_scheme
 from ._empirical import curvature
+from ._empirical.batched import smoothed_curvature_rows
 from ._optimal import optimal_step
-from ._route import curve, evaluate, scaled_curve, sqnr, validate
+from ._route import (
+    batch_steps,
+    batched_curve,
+    curve,
+    evaluate,
+    is_batched,
+    scaled_curve,
+    sqnr,
+    validate,
+)
 
 __all__ = [
     "TAYLOR_RTOL",
@@ -96,6 +106,11 @@ def sensitivity(
 
     Notes
     -----
+    A batched or weighted :class:`Empirical` takes the exact model only;
+    its values are per group, ``step`` may be an array of its
+    ``batch_shape``, and no :class:`TaylorRangeWarning` is checked there
+    (use :func:`taylor_radius` on one group).
+
     Where the curvature jumps (a density with a jump such as
     :class:`Uniform`), the Taylor value uses the one-sided curvature on the
     side of ``eps``. For :class:`Empirical` data (exact model) it uses
@@ -142,9 +157,19 @@ def sensitivity(
     (0.0004, 0.00057)
     >>> seen[0].category.__name__
     'TaylorRangeWarning'
+
+    A batched :class:`Empirical` (per channel or per group) gives one value
+    per group (``eps`` and ``step`` broadcast to its ``batch_shape``):
+
+    >>> import numpy as np
+    >>> w = np.random.default_rng(0).standard_normal((3, 20_000))
+    >>> qt.sensitivity(qt.Empirical(w, axis=0), 4, 0.01, taylor=False).shape
+    (3,)
     """
     dist, s, model = validate("sensitivity", dist, bits, scheme, model)
     e = check_finite_array("sensitivity", "eps", eps)
+    if is_batched(dist):
+        return _batched_sensitivity(dist, s, model, e, step, taylor)
     if step is None:
         d0 = optimal_step(dist, bits, scheme=scheme, model=model)
     else:
@@ -173,7 +198,14 @@ def sensitivity(
         )
         _warn_outside_radius(dist, d0, s, model, e, c2s)
         return as_float_result(out)
-    target = d0 + e
+    with np.errstate(over="ignore"):
+        target = d0 + e
+    if not np.isfinite(target).all():
+        bad = float(e[~np.isfinite(target)].flat[0])
+        raise InvalidArgument(
+            f"sensitivity: eps={bad!r} makes the step {d0!r} + eps overflow "
+            "float64; pass a smaller eps"
+        )
     if (target <= 0).any():
         bad = float(e[target <= 0].flat[0])
         raise InvalidArgument(
@@ -182,6 +214,67 @@ def sensitivity(
     base = evaluate("sensitivity", dist, d0, bits, scheme, model, 0)[0]
     moved = evaluate("sensitivity", dist, target, bits, scheme, model, 0)[0]
     return as_float_result(np.abs(moved - base))
+
+
+def _batched_sensitivity(dist, s, model, e, step, taylor):
+    """:func:`sensitivity` of a batched/weighted Empirical, per group."""
+    func = "sensitivity"
+    if model != "exact":
+        raise InvalidArgument(
+            f"{func}: model={model!r} is not available for a batched or weighted "
+            "Empirical; use model='exact'"
+        )
+    if step is None:
+        if dist._rows is None:  # one weighted distribution
+            d0 = np.asarray(optimal_step(dist, s.bits, scheme=s.name), dtype=float)
+        else:
+            d0 = optimal_step(dist, s.bits, scheme=s.name)
+    else:
+        d0 = step
+    d = batch_steps(func, dist, "step", d0)  # (B, 1) for a batch
+    shape = dist.batch_shape
+    if dist._rows is None:
+        d = d[:, :1]
+    try:
+        eb = (
+            np.broadcast_to(e, shape).reshape(d.shape)
+            if dist._rows is not None
+            else (e.reshape(1, -1))
+        )
+    except ValueError:
+        raise InvalidArgument(
+            f"{func}: eps of shape {e.shape} does not broadcast to the batch shape "
+            f"{shape}"
+        ) from None
+    if taylor:
+        xs = dist._unit_rows() if dist._rows is not None else None
+        if xs is None:
+            x = np.asarray(dist.samples, dtype=np.float64)
+            xs = (np.ldexp(x, -dist._exponent) if dist._exponent else x)[None, :]
+            ws = dist._weights[None, :]
+        else:
+            ws = dist._wrows
+        u = np.ldexp(d[:, 0], -dist._exponent) if dist._exponent else d[:, 0]
+        c2 = smoothed_curvature_rows(xs, ws, u, s)[:, None]
+        with np.errstate(over="ignore"):
+            out = abs(c2) * eb * eb / 2.0
+        out = check_representable(
+            func, "the Taylor value |D''| eps^2 / 2", out, hint="pass a smaller eps"
+        )
+    else:
+        target = d + eb
+        if (target <= 0).any():
+            bad = float(eb[target <= 0].flat[0])
+            raise InvalidArgument(
+                f"{func}: eps={bad!r} makes the step + eps non-positive"
+            )
+        v0, c = batched_curve(func, dist, np.broadcast_to(d, target.shape), s, 0, 1)
+        v1, _ = batched_curve(func, dist, target, s, 0, 1)
+        with np.errstate(over="ignore"):
+            out = np.abs(v1[0] - v0[0]) * c * c
+        out = check_representable(func, "the change of the MSE", out)
+    out = out.reshape(shape) if dist._rows is not None else out.reshape(e.shape)
+    return as_float_result(out)
 
 
 def _warn_outside_radius(dist, d0, s, model, e, c2s) -> None:
@@ -309,6 +402,11 @@ def taylor_radius(
     """
     func = "taylor_radius"
     dist, s, model = validate(func, dist, bits, scheme, model)
+    if is_batched(dist):
+        raise InvalidArgument(
+            f"{func}: dist={dist!r} is batched or weighted; taylor_radius takes one "
+            "unweighted distribution (build an Empirical of one group)"
+        )
     if (
         isinstance(rtol, bool)
         or not isinstance(rtol, numbers.Real)
@@ -569,8 +667,10 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
 
     Returns
     -------
-    float
-        :math:`\bar D''(\Delta)`.
+    float or ndarray
+        :math:`\bar D''(\Delta)`; per group (an array of its
+        ``batch_shape``, ``step`` broadcast to it) for a batched
+        :class:`Empirical`, weighted for a weighted one.
 
     Examples
     --------
@@ -583,6 +683,8 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
     True
     """
     s = get_scheme("smoothed_curvature", scheme, bits)
+    if getattr(dist, "_is_empirical", False) and is_batched(dist):
+        return _batched_curvature(dist, step, s)
     d = check_positive_scalar("smoothed_curvature", "step", step)
     if not getattr(dist, "_is_empirical", False):
         raise InvalidArgument(
@@ -590,6 +692,21 @@ def smoothed_curvature(dist, step, bits, *, scheme="paper") -> float:
             "mse_derivative(..., order=2)"
         )
     return curvature.smoothed_curvature(dist, d, s)
+
+
+def _batched_curvature(dist, step, s: Scheme):
+    """:func:`smoothed_curvature` per group of a batched/weighted Empirical."""
+    d = batch_steps("smoothed_curvature", dist, "step", step)[:, 0]
+    if dist._rows is not None:
+        xs, ws = dist._unit_rows(), dist._wrows
+    else:
+        x = np.asarray(dist.samples, dtype=np.float64)
+        xs = (np.ldexp(x, -dist._exponent) if dist._exponent else x)[None, :]
+        ws = dist._weights[None, :]
+        d = d[:1]
+    u = np.ldexp(d, -dist._exponent) if dist._exponent else d
+    out = smoothed_curvature_rows(xs, ws, u, s)
+    return out.reshape(dist.batch_shape) if dist._rows is not None else float(out[0])
 
 
 def sqnr_db(dist, step, bits, *, scheme="paper", model="exact"):

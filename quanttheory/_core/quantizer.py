@@ -8,6 +8,7 @@ through :class:`Scheme`, so that no two conventions get mixed up.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -26,10 +27,13 @@ from .scheme import Scheme, get_scheme
 
 __all__ = [
     "LEVELS_MAX_BITS",
+    "batch_layout",
     "clipping_level",
+    "from_rows",
     "levels",
     "quantize",
     "quantize_unchecked",
+    "to_rows",
 ]
 
 #: Largest bit-width of :func:`levels`, which returns every one of the
@@ -177,7 +181,7 @@ def clipping_level(step, bits, scheme="paper"):
     return float(out) if out.ndim == 0 else out
 
 
-def quantize(x, step, bits, scheme="paper", *, axis=None):
+def quantize(x, step, bits, scheme="paper", *, axis=None, group_size=None):
     r"""Quantize ``x`` to the nearest level of a uniform level set.
 
     .. math::
@@ -213,6 +217,14 @@ def quantize(x, step, bits, scheme="paper", *, axis=None):
         ``i``-th step quantizes the slice ``i`` along axis ``k`` (a
         per-channel step, as ``ch_axis`` in torch's per-channel fake
         quantization).
+    group_size : int, optional
+        One step per contiguous group of ``group_size`` values of the last
+        axis (torchao's ``PerGroup``): ``step`` broadcasts to the batch shape
+        of ``Empirical(x, axis=axis, group_size=group_size)``, e.g.
+        ``(R, C // g)`` for an ``(R, C)`` matrix; with ``axis`` the groups
+        are cut within each channel, batch ``(x.shape[axis], rest // g)``.
+        Such steps come from :func:`optimal_step` on that
+        :class:`Empirical`.
 
     Returns
     -------
@@ -266,6 +278,9 @@ def quantize(x, step, bits, scheme="paper", *, axis=None):
     >>> w = np.array([[0.3, 0.3], [0.3, 0.3]])
     >>> qt.quantize(w, [0.25, 1.0], 4, axis=0).tolist()   # one step per row
     [[0.25, 0.25], [0.0, 0.0]]
+    >>> v = np.array([[0.3, 0.3, 0.3, 0.3]])
+    >>> qt.quantize(v, [[0.25, 1.0]], 4, group_size=2).tolist()  # per group of 2
+    [[0.25, 0.25, 0.0, 0.0]]
     """
     func = "quantize"
     s = get_scheme(func, scheme, bits)
@@ -294,7 +309,21 @@ def quantize(x, step, bits, scheme="paper", *, axis=None):
                 f"quantize: x has dtype {arr.dtype}; pass real numbers"
             )
         arr = arr.astype(np.float64)
-    d = _step_shape(func, arr, d, axis)
+    shape = arr.shape
+    layout = None
+    if group_size is not None:
+        layout = batch_layout(func, shape, axis, group_size)
+        try:
+            d = np.broadcast_to(d, layout[2]).reshape(-1, 1)
+        except ValueError:
+            raise InvalidArgument(
+                f"{func}: step of shape {d.shape} does not broadcast against the "
+                f"batch shape {layout[2]} of x of shape {shape} with axis={axis}, "
+                f"group_size={group_size} (one step per group)"
+            ) from None
+        arr = to_rows(arr, layout[0], layout[1])
+    else:
+        d = _step_shape(func, arr, d, axis)
     tiled = _tiled(arr, d)
     if not tiled and np.isnan(arr).any():
         raise InvalidArgument("quantize: x contains NaN, which has no nearest level")
@@ -322,6 +351,8 @@ def quantize(x, step, bits, scheme="paper", *, axis=None):
             )
     else:
         q = quantize_unchecked(arr, dd, s)
+    if layout is not None:
+        q = from_rows(q, shape, layout[0], layout[1])
     if tensor is not None:
         return tensor.new_tensor(q)
     if mask is not None:
@@ -357,6 +388,97 @@ def _step_shape(func: str, arr: np.ndarray, d: np.ndarray, axis) -> np.ndarray:
     shape = [1] * arr.ndim
     shape[k] = d.size
     return d.reshape(shape)
+
+
+# ---------------------------------------------------------------------------
+# batched layout: one row per channel (axis) or per group (group_size)
+# ---------------------------------------------------------------------------
+def batch_layout(func: str, shape: tuple, axis, group_size):
+    """``(axis, group_size, batch_shape, n)`` of the batched layout, checked.
+
+    ``axis=k``: one row per index along ``k`` (torch's ``ch_axis``), holding
+    the rest of the array in C order. ``group_size=g``: the last axis cut into
+    contiguous groups of ``g`` (torchao's ``PerGroup(g)``), the other axes
+    kept: ``(R, C)`` gives the batch ``(R, C/g)``. Both: each channel's
+    values (C order) cut into groups of ``g``, batch ``(C_k, rest/g)``.
+    ``n`` is the number of samples per row. Returns ``axis`` normalised
+    (non-negative) or None.
+
+    Examples
+    --------
+    >>> batch_layout("f", (4, 256), None, 128)
+    (None, 128, (4, 2), 128)
+    >>> batch_layout("f", (4, 3, 2), 1, None)
+    (1, None, (3,), 8)
+    """
+    ndim = len(shape)
+    if axis is not None:
+        if isinstance(axis, bool | np.bool_) or not isinstance(axis, numbers.Integral):
+            raise InvalidArgument(
+                f"{func}: axis={show(axis)} must be an integer or None"
+            )
+        if ndim == 0 or not -ndim <= int(axis) < ndim:
+            raise InvalidArgument(
+                f"{func}: axis={int(axis)} is out of range for samples of shape {shape}"
+            )
+        axis = int(axis) % ndim
+    if group_size is not None:
+        if isinstance(group_size, bool | np.bool_) or not isinstance(
+            group_size, numbers.Integral
+        ):
+            raise InvalidArgument(
+                f"{func}: group_size={show(group_size)} must be a positive integer "
+                "or None"
+            )
+        group_size = int(group_size)
+        if group_size <= 0:
+            raise InvalidArgument(
+                f"{func}: group_size={group_size} must be a positive integer"
+            )
+        if ndim == 0:
+            raise InvalidArgument(
+                f"{func}: group_size needs samples of at least one dimension"
+            )
+    size = math.prod(shape)
+    if axis is None and group_size is None:
+        return None, None, (), size
+    if axis is not None:
+        c = shape[axis]
+        rest = size // c if c else math.prod(shape[:axis] + shape[axis + 1 :])
+        if group_size is None:
+            return axis, None, (c,), rest
+        if rest % group_size:
+            raise InvalidArgument(
+                f"{func}: group_size={group_size} does not divide the {rest} values "
+                f"of each channel along axis={axis} (samples of shape {shape})"
+            )
+        return axis, group_size, (c, rest // group_size), group_size
+    last = shape[-1]
+    if last % group_size:
+        raise InvalidArgument(
+            f"{func}: group_size={group_size} does not divide the last axis, of "
+            f"length {last} (samples of shape {shape})"
+        )
+    return None, group_size, (*tuple(shape[:-1]), last // group_size), group_size
+
+
+def to_rows(arr: np.ndarray, axis, group_size) -> np.ndarray:
+    """``arr`` as the ``(B, n)`` matrix of :func:`batch_layout` (a view where
+    it can be); ``axis`` and ``group_size`` already checked."""
+    if axis is not None:
+        arr = np.moveaxis(arr, axis, 0)
+        arr = arr.reshape(arr.shape[0], -1)
+    if group_size is None:
+        return arr.reshape(arr.shape[0], -1)
+    return arr.reshape(-1, group_size)
+
+
+def from_rows(rows: np.ndarray, shape: tuple, axis, group_size) -> np.ndarray:
+    """The inverse of :func:`to_rows`: ``rows`` back in an array of ``shape``."""
+    if axis is None:
+        return rows.reshape(shape)
+    moved = (shape[axis], *tuple(shape[:axis]), *tuple(shape[axis + 1 :]))
+    return np.moveaxis(rows.reshape(moved), 0, axis)
 
 
 #: Arrays at least this large (contiguous, one step) are quantized in

@@ -15,6 +15,7 @@ from torch import nn
 
 from .._core.checks import check_positive_scalar, show
 from .._core.errors import InvalidArgument
+from .._core.quantizer import batch_layout, to_rows
 from .._core.scheme import Scheme, get_scheme
 from .._empirical.empirical import Empirical
 from .._optimal import optimal_step as _engine_optimal_step
@@ -169,7 +170,13 @@ def _check_values(func: str, x: torch.Tensor, d: torch.Tensor, s: Scheme) -> Non
 
 
 def fake_quantize(
-    x: torch.Tensor, step, bits: int, scheme: str = "paper", *, axis: int | None = None
+    x: torch.Tensor,
+    step,
+    bits: int,
+    scheme: str = "paper",
+    *,
+    axis: int | None = None,
+    group_size: int | None = None,
 ):
     r"""Quantize a tensor to the nearest level, keeping its dtype (fake quantization).
 
@@ -219,6 +226,13 @@ def fake_quantize(
         The channel dimension of a 1-D per-channel ``step`` (torch's
         ``ch_axis``); ``None`` (default) for one step, or a step that
         broadcasts.
+    group_size : int, optional
+        One step per contiguous group of ``group_size`` values (torchao's
+        ``PerGroup``): ``step`` broadcasts to the batch shape of
+        ``quanttheory.Empirical(x, axis=axis, group_size=group_size)``
+        (``(R, C // g)`` for an ``(R, C)`` weight), such as
+        ``optimal_step(x, bits, group_size=g)`` returns; bit for bit
+        :func:`quanttheory.quantize` with the same ``group_size``.
 
     Returns
     -------
@@ -279,6 +293,9 @@ def fake_quantize(
     >>> q = fake_quantize(w, s, 3, scheme="signed", axis=0)
     >>> torch.equal(q, fake_quantize(w, s.reshape(2, 1), 3, scheme="signed"))
     True
+    >>> g = optimal_step(w, 3, scheme="signed", group_size=1)   # one per value
+    >>> fake_quantize(w, g, 3, scheme="signed", group_size=1).tolist() == w.tolist()
+    True
     """
     func = "fake_quantize"
     s = get_scheme(func, scheme, bits)
@@ -292,10 +309,37 @@ def fake_quantize(
             f"{func}: x has dtype {str(x.dtype).replace('torch.', '')}, which torch "
             "cannot divide; convert it to a wider float type first"
         )
+    if group_size is not None:
+        return _fake_quantize_groups(func, x, step, s, axis, group_size)
     d = _fit_step(func, _as_step(func, step, x), x, axis)
     if not is_compiling():
         _check_values(func, x, d, s)
     return _fake_quantize(x, d, s)
+
+
+def _fake_quantize_groups(func: str, x, step, s: Scheme, axis, group_size):
+    """Fake quantization with one step per group (the batched layout of
+    :func:`quanttheory._core.quantizer.batch_layout`), by views of ``x``."""
+    ax, g, bshape, _n = batch_layout(func, tuple(x.shape), axis, group_size)
+    d = _as_step(func, step, x)
+    try:
+        d = d.broadcast_to(bshape).reshape(-1, 1)
+    except RuntimeError:
+        raise InvalidArgument(
+            f"{func}: step of shape {tuple(d.shape)} does not broadcast to the batch "
+            f"shape {bshape} of x of shape {tuple(x.shape)} with axis={axis}, "
+            f"group_size={group_size} (one step per group)"
+        ) from None
+    moved = x.movedim(ax, 0) if ax is not None else x
+    rows = (moved.reshape(moved.shape[0], -1) if ax is not None else moved).reshape(
+        -1, g
+    )
+    if not is_compiling():
+        _check_values(func, rows, d, s)
+    q = _fake_quantize(rows, d, s)
+    if ax is None:
+        return q.reshape(x.shape)
+    return q.reshape(moved.shape).movedim(0, ax)
 
 
 def _channels(w: torch.Tensor, axis: int) -> np.ndarray:
@@ -310,6 +354,7 @@ def optimal_step(
     scheme: str = "paper",
     per_channel: bool = False,
     axis: int = 0,
+    group_size: int | None = None,
 ):
     r"""The exact empirical optimum :math:`\tilde\Delta` of a tensor's step.
 
@@ -343,17 +388,31 @@ def optimal_step(
         exactly for the integer schemes).
     axis : int
         Channel dimension for ``per_channel``.
+    group_size : int, optional
+        One step per contiguous group of ``group_size`` values of the last
+        dimension (torchao's ``PerGroup``), or, with ``per_channel``, of each
+        channel's values: the batch of ``quanttheory.Empirical(tensor,
+        axis=axis if per_channel else None, group_size=group_size)``. An
+        all-zero group gets the step of the whole tensor, as an all-zero
+        channel does.
 
     Returns
     -------
     float or torch.Tensor
-        A float, or a float64 CPU tensor of shape ``(C,)``.
+        A float, or a float64 CPU tensor of shape ``(C,)`` (per channel) or
+        of the batch shape (per group).
 
     Raises
     ------
     InvalidArgument
         If the tensor is all zero (no step is optimal), non-finite, or not
         floating.
+
+    Notes
+    -----
+    Per channel and per group, every slice's exact optimum comes from one
+    vectorised call (:mod:`quanttheory._empirical.batched`), not a loop over
+    the slices.
 
     Examples
     --------
@@ -374,24 +433,30 @@ def optimal_step(
             f"{func}: tensor must be a floating torch.Tensor, got "
             f"{getattr(tensor, 'dtype', type(tensor).__name__)}"
         )
-    if not per_channel:
+    if not per_channel and group_size is None:
         return _empirical_step(func, engine_array(tensor), s)
-    if tensor.ndim == 0 or not -tensor.ndim <= axis < tensor.ndim:
+    if per_channel and (tensor.ndim == 0 or not -tensor.ndim <= axis < tensor.ndim):
         raise InvalidArgument(
             f"{func}: axis={axis!r} is out of range for a tensor of shape "
             f"{tuple(tensor.shape)}"
         )
-    rows = _channels(tensor, axis)
+    arr = engine_array(tensor)
+    ax, g, bshape, _n = batch_layout(
+        func, arr.shape, axis if per_channel else None, group_size
+    )
+    rows = to_rows(arr, ax, g)
+    zero = ~rows.any(axis=1)
     out = np.empty(rows.shape[0])
-    fallback = None
-    for c, row in enumerate(rows):
-        if not row.any():
-            if fallback is None:
-                fallback = _empirical_step(func, rows, s)
-            out[c] = fallback
-        else:
-            out[c] = _empirical_step(func, row, s)
-    return torch.from_numpy(out)
+    if zero.any():
+        # all-zero slices: the step of the whole tensor (any step quantizes
+        # them exactly for the integer schemes)
+        out[zero] = _empirical_step(func, arr, s)
+    if not zero.all():
+        live = rows if not zero.any() else rows[~zero]
+        out[~zero] = _engine_optimal_step(
+            Empirical(live, axis=0, copy=False), s.bits, scheme=s.name
+        )
+    return torch.from_numpy(out.reshape(bshape))
 
 
 def _empirical_step(func: str, arr: np.ndarray, s: Scheme) -> float:
@@ -475,13 +540,20 @@ def compute_steps(
     scheme: str,
     per_channel: bool,
     axis: int,
+    group_size: int | None = None,
 ) -> dict[str, float | torch.Tensor]:
-    """:math:`\\tilde\\Delta` of each weight (float, or a ``(C,)`` float64 tensor)."""
+    """:math:`\\tilde\\Delta` of each weight (float, or a float64 tensor per
+    channel or per group)."""
     out = {}
     for name, w in weights:
         try:
             out[name] = optimal_step(
-                w, bits, scheme=scheme, per_channel=per_channel, axis=axis
+                w,
+                bits,
+                scheme=scheme,
+                per_channel=per_channel,
+                axis=axis,
+                group_size=group_size,
             )
         except InvalidArgument as exc:
             raise InvalidArgument(f"{func}: weight {name!r}: {exc}") from None
@@ -502,6 +574,7 @@ def quantized(
     exclude: Spec | None = None,
     steps: Mapping[str, float | torch.Tensor] | None = None,
     axis: int = 0,
+    group_size: int | None = None,
 ) -> Iterator[dict[str, float | torch.Tensor]]:
     r"""Temporarily quantize a model's weights; restore them bit-exactly on exit.
 
@@ -550,6 +623,10 @@ def quantized(
         :math:`\tilde\Delta`.
     axis : int
         Channel dimension for ``per_channel``.
+    group_size : int, optional
+        One step per contiguous group of ``group_size`` values (torchao's
+        ``PerGroup``; with ``per_channel``, groups within each channel along
+        ``axis``), see :func:`optimal_step`.
 
     Yields
     ------
@@ -614,7 +691,9 @@ def quantized(
     steps = dict(steps or {})
     _check_names(func, "steps", steps, names)
     missing = [(n, w) for n, w in weights if n not in steps]
-    steps.update(compute_steps(func, missing, s.bits, s.name, per_channel, axis))
+    steps.update(
+        compute_steps(func, missing, s.bits, s.name, per_channel, axis, group_size)
+    )
     used = {}
     for name, _w in weights:
         base = steps[name]
@@ -629,10 +708,18 @@ def quantized(
             for name, w in weights:
                 backups.append((w, w.detach().clone()))
                 d = used[name]
-                per = isinstance(d, torch.Tensor) and d.ndim == 1
+                per = isinstance(d, torch.Tensor) and d.ndim >= 1
+                grouped = per and group_size is not None
                 try:
                     q = fake_quantize(
-                        w.detach(), d, s.bits, s.name, axis=axis if per else None
+                        w.detach(),
+                        d,
+                        s.bits,
+                        s.name,
+                        axis=(axis if per_channel else None)
+                        if grouped
+                        else (axis if per else None),
+                        group_size=group_size if grouped else None,
                     )
                 except InvalidArgument as exc:
                     raise InvalidArgument(f"{func}: weight {name!r}: {exc}") from None

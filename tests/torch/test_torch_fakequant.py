@@ -535,3 +535,79 @@ def test_fake_quantize_inside_torch_compile():
     nan_x = torch.tensor([0.5, float("nan")])
     assert torch.isnan(compiled(nan_x, step)[1])
     torch._dynamo.reset()
+
+
+# -- per group (issue 12) ------------------------------------------------------
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_per_group_steps_are_the_batched_engine(scheme):
+    w = torch.randn(6, 64, generator=torch.Generator().manual_seed(3))
+    s = optimal_step(w, 4, scheme=scheme, group_size=16)
+    assert s.shape == (6, 4)
+    assert s.dtype == torch.float64
+    ref = qt.optimal_step(
+        qt.Empirical(w.double().numpy(), group_size=16), 4, scheme=scheme
+    )
+    assert torch.equal(s, torch.from_numpy(ref))
+    # per channel and per group: groups within each channel along axis
+    sc = optimal_step(w, 4, scheme=scheme, per_channel=True, axis=1, group_size=3)
+    assert sc.shape == (64, 2)
+
+
+def test_per_group_steps_reach_the_exact_optimum_of_each_group():
+    w = torch.randn(2, 96, generator=torch.Generator().manual_seed(4))
+    s = optimal_step(w, 3, group_size=32)
+    for i in range(2):
+        for j in range(3):
+            g = w[i, 32 * j : 32 * j + 32].double().numpy()
+            d1 = qt.optimal_step(g, 3)
+            m, m1 = qt.mse(g, [float(s[i, j]), d1], 3)
+            assert abs(m - m1) <= 1e-12 * m1  # the issue's exactness target
+
+
+def test_per_group_all_zero_group_gets_the_tensor_step():
+    w = torch.randn(2, 32, generator=torch.Generator().manual_seed(5))
+    w[1, 16:] = 0
+    s = optimal_step(w, 4, group_size=16)
+    assert s[1, 1] == optimal_step(w, 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_fake_quantize_per_group_equals_numpy_bit_exactly(dtype, scheme):
+    w = torch.randn(4, 48, generator=torch.Generator().manual_seed(6)).to(dtype)
+    s = optimal_step(w, 4, scheme=scheme, group_size=12)
+    q = fake_quantize(w, s, 4, scheme, group_size=12)
+    ref = qt.quantize(w, s.numpy(), 4, scheme, group_size=12)
+    assert q.dtype == dtype
+    assert torch.equal(q, ref)
+    # groups within each column (axis=1): batch (48, 2)
+    sa = (
+        torch.rand(
+            48, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64
+        )
+        + 0.1
+    )
+    qa = fake_quantize(w, sa, 4, scheme, axis=1, group_size=2)
+    assert torch.equal(qa, qt.quantize(w, sa.numpy(), 4, scheme, axis=1, group_size=2))
+
+
+def test_fake_quantize_per_group_errors():
+    w = torch.randn(4, 48)
+    with pytest.raises(qt.InvalidArgument, match="does not broadcast to the batch"):
+        fake_quantize(w, torch.ones(5), 4, group_size=12)
+    with pytest.raises(qt.InvalidArgument, match="does not divide"):
+        fake_quantize(w, 0.1, 4, group_size=7)
+    with pytest.raises(qt.InvalidArgument, match="group_size=0"):
+        optimal_step(w, 4, group_size=0)
+
+
+def test_quantized_per_group_uses_group_steps_and_restores(mlp):
+    before = {n: p.detach().clone() for n, p in mlp.named_parameters()}
+    with quantized(mlp, 4, scheme="signed", group_size=8) as used:
+        w = mlp[0].weight
+        d = used["0.weight"]
+        assert d.shape == (32, 1)
+        ref = qt.quantize(before["0.weight"], d.numpy(), 4, "signed", group_size=8)
+        assert torch.equal(w, ref)
+    for n, p in mlp.named_parameters():
+        assert torch.equal(p, before[n])
