@@ -58,11 +58,12 @@ def analyze_available() -> bool:
     return True
 
 
-def analyze(path, bits: int, scheme: str = SCHEME):
-    """(e) Per-layer analysis of a checkpoint file with the exact engine."""
+def analyze(path, bits: int, scheme: str = SCHEME, **kwargs):
+    """(e) Per-layer analysis of a checkpoint file with the exact engine
+    (``kwargs``: ``per_channel=True``, ``group_size=``)."""
     from quanttheory.torch import analyze as _analyze
 
-    return _analyze(path, bits=bits, scheme=scheme)
+    return _analyze(path, bits=bits, scheme=scheme, **kwargs)
 
 
 # -- issue 11, section 9 (benchmarks/law_routes.py) ---------------------------

@@ -61,6 +61,16 @@ def _eps(text: str) -> float:
     return e
 
 
+def _group_size(text: str) -> int:
+    try:
+        g = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if g < 1:
+        raise argparse.ArgumentTypeError(f"{g} is not a positive integer")
+    return g
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``analyze`` subcommand to an argparse ``subparsers`` object.
 
@@ -110,6 +120,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--per-channel", action="store_true", help="one row per output channel"
     )
     p.add_argument(
+        "--group-size",
+        type=_group_size,
+        default=None,
+        metavar="G",
+        help=(
+            "one row per group of G consecutive values of each output channel "
+            "(torchao's PerGroup); tensors whose channels do not split into "
+            "whole groups are skipped"
+        ),
+    )
+    p.add_argument(
         "--all-float",
         action="store_true",
         help="also analyse 1-d floating tensors (biases, norm scales)",
@@ -140,13 +161,16 @@ class _Bar:
         self.width = width
         self.drawn = False
 
-    def __call__(self, i: int, total: int, name: str) -> None:
+    def __call__(self, i: float, total: int, name: str) -> None:
+        # i: tensors done; a float within a tensor (its fraction of rows done)
         frac = i / total if total else 1.0
         fill = round(self.width * frac)
         label = name if len(name) <= 40 else "..." + name[-37:]
+        whole = int(i)
+        within = f" {round(100 * (i - whole)):>3d}%" if i != whole else "     "
         self.stream.write(
             f"\r{PROG}: [{'#' * fill}{'.' * (self.width - fill)}] "
-            f"{i}/{total} {label:<40}"
+            f"{whole}/{total}{within} {label:<40}"
         )
         self.stream.flush()
         self.drawn = True
@@ -162,8 +186,13 @@ def _render(res, fmt: str) -> str:
         return res.to_csv()
     if fmt == "json":
         return res.to_json()
+    what = "weight tensor(s)"
+    if res.group_size is not None:
+        what = f"row(s), one per group of {res.group_size} values of a channel"
+    elif res.per_channel:
+        what = "row(s), one per output channel"
     header = (
-        f"{res.source}: {len(res)} weight tensor(s), {res.bits} bits, scheme "
+        f"{res.source}: {len(res)} {what}, {res.bits} bits, scheme "
         f"'{res.scheme}', Gamma at a relative step error of {res.eps:g}"
     )
     if fmt == "md":
@@ -200,6 +229,7 @@ def run(args, out=None) -> int:
             scheme=args.scheme,
             eps=args.eps,
             per_channel=args.per_channel,
+            group_size=getattr(args, "group_size", None),
             all_float=args.all_float,
             non_float=args.non_float,
             progress=bar,

@@ -36,14 +36,30 @@ _STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weig
 class TensorSource:
     """Names, count and a lazy iterator over ``(name, tensor)`` pairs."""
 
-    def __init__(self, label: str, names: list[str], getter, stable: bool = True):
+    def __init__(
+        self, label: str, names: list[str], getter, stable: bool = True, peek=None
+    ):
         self.label = label
         self.names = names
         self._get = getter
+        self._peek = peek
         #: True when every tensor stays alive while iterating (in-memory or
         #: torch.load), so equal data pointers mean tied weights. Tensors read
         #: from safetensors are freed after use and their addresses reused.
         self.stable = stable
+
+    def get(self, name: str) -> torch.Tensor:
+        """The tensor ``name`` (read from the file if the source is one)."""
+        return self._get(name)
+
+    def peek(self, name: str):
+        """``name``'s dtype and shape without reading its data.
+
+        A ``'meta'``-device tensor for safetensors files (from the header
+        alone); the tensor itself for other sources, whose tensors are in
+        memory or memory-mapped already.
+        """
+        return self._get(name) if self._peek is None else self._peek(name)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -158,7 +174,45 @@ def _open_safetensors(func: str, paths: list[Path], label: str) -> TensorSource:
                 f"{func}: cannot read tensor {name!r} from {str(p)!r}: {_one_line(exc)}"
             ) from None
 
-    return TensorSource(label, list(index), get, stable=False)
+    def peek(name: str) -> torch.Tensor:
+        p = index[name]
+        fh = handles.get(p)
+        if fh is None:
+            fh = handles[p] = safe_open(str(p), framework="pt")
+        try:
+            info = fh.get_slice(name)
+            dtype = _ST_DTYPES.get(info.get_dtype())
+            shape = tuple(int(i) for i in info.get_shape())
+        except Exception as exc:
+            raise InvalidArgument(
+                f"{func}: cannot read tensor {name!r} from {str(p)!r}: {_one_line(exc)}"
+            ) from None
+        if dtype is None:  # a dtype this torch lacks: read it to say what it is
+            return get(name)
+        return torch.empty(shape, dtype=dtype, device="meta")
+
+    return TensorSource(label, list(index), get, stable=False, peek=peek)
+
+
+#: safetensors' dtype names as torch dtypes (for :meth:`TensorSource.peek`).
+_ST_DTYPES = {
+    name: getattr(torch, attr)
+    for name, attr in (
+        ("F64", "float64"),
+        ("F32", "float32"),
+        ("F16", "float16"),
+        ("BF16", "bfloat16"),
+        ("F8_E4M3", "float8_e4m3fn"),
+        ("F8_E5M2", "float8_e5m2"),
+        ("I64", "int64"),
+        ("I32", "int32"),
+        ("I16", "int16"),
+        ("I8", "int8"),
+        ("U8", "uint8"),
+        ("BOOL", "bool"),
+    )
+    if hasattr(torch, attr)
+}
 
 
 def _open_torch(func: str, path: Path, label: str) -> TensorSource:

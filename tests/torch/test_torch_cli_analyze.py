@@ -81,7 +81,7 @@ def test_out_file_is_written_atomically(capsys, tmp_path, checkpoint):
     assert code == 0
     assert out == ""
     assert "wrote 5 row(s)" in err
-    assert target.read_text().startswith("name,channel,shape")
+    assert target.read_text().startswith("name,channel,group,shape")
     assert not list(tmp_path.glob(".quanttheory-*"))  # no temporary left
 
 
@@ -94,6 +94,53 @@ def test_progress_bar_on_a_terminal(capsys, checkpoint, monkeypatch, cnn):
     assert err.count("\r") == n  # redrawn once per tensor
     code, _, err = call(capsys, checkpoint, "--no-progress")
     assert err == ""
+
+
+def test_group_size_and_per_channel(capsys, tmp_path):
+    path = tmp_path / "m.safetensors"
+    torch.manual_seed(0)
+    sd = {"a": torch.randn(6, 32), "b": torch.randn(4, 30)}
+    safetensors_torch.save_file(sd, str(path))
+    code, out, err = call(capsys, path, "--group-size", "16", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    want = analyze(path, group_size=16)
+    assert [(r["name"], r["channel"], r["group"]) for r in rows] == [
+        ("a", str(c), str(g)) for c in range(6) for g in range(2)
+    ]
+    assert [float(r["optimal_step"]) for r in rows] == [r.optimal_step for r in want]
+    code, out, _ = call(capsys, path, "--group-size", "16")
+    assert code == 0
+    assert "12 row(s), one per group of 16 values of a channel" in out
+    assert out.splitlines()[2].split()[:3] == ["name", "channel", "group"]
+    code, out, _ = call(capsys, path, "--per-channel")
+    assert "10 row(s), one per output channel" in out
+    assert (
+        json.loads(call(capsys, path, "--group-size", "16", "--format", "json")[1])[
+            "group_size"
+        ]
+        == 16
+    )
+
+
+@pytest.mark.parametrize("bad", ["0", "-4", "x", "2.5"])
+def test_bad_group_size_is_a_usage_error(capsys, checkpoint, bad):
+    with pytest.raises(SystemExit) as exc:
+        parse(checkpoint, "--group-size", bad)
+    assert exc.value.code == 2
+    assert "--group-size" in capsys.readouterr().err
+
+
+def test_progress_bar_moves_within_a_large_tensor(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "big.safetensors"
+    safetensors_torch.save_file({"w": torch.randn(400, 8)}, str(path))
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    code, _, err = call(capsys, path, "--per-channel")
+    assert code == 0
+    frames = err.split("\r")[1:]
+    assert len(frames) > 2  # redrawn within the tensor, then at its end
+    assert any("0/1  " in f and "% w" in f for f in frames[:-1])
+    assert f"[{'#' * 30}] 1/1      w" in frames[-1]
 
 
 def _bad_checkpoints(tmp_path):
@@ -224,7 +271,7 @@ def test_out_symlink_is_written_through(capsys, tmp_path, checkpoint):
     assert (code, out) == (0, "")
     assert f"wrote 5 row(s) to {link}" in err
     assert link.is_symlink()
-    assert target.read_text().startswith("name,channel,shape")
+    assert target.read_text().startswith("name,channel,group,shape")
     # nothing else anywhere: no temporary left in either directory
     assert sorted(p.name for p in real.iterdir()) == ["rows.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
