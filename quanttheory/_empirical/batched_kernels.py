@@ -30,21 +30,12 @@ force the numpy path.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+# the one guarded numba import (and QUANTTHEORY_NO_NUMBA) of the package
+from .kernels import HAVE_NUMBA, _nb
+
 __all__ = ["HAVE_NUMBA", "KEEP", "USE_NUMBA", "sweep_rows"]
-
-try:  # pragma: no cover - depends on the environment
-    if os.environ.get("QUANTTHEORY_NO_NUMBA"):
-        raise ImportError("disabled by QUANTTHEORY_NO_NUMBA")
-    import numba as _nb
-except ImportError:  # pragma: no cover - depends on the environment
-    _nb = None
-
-#: numba is importable (and not disabled by ``QUANTTHEORY_NO_NUMBA``).
-HAVE_NUMBA = _nb is not None
 
 #: Use the compiled loop (tests set it to False to run the numpy path).
 USE_NUMBA = HAVE_NUMBA

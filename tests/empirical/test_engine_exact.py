@@ -4,28 +4,19 @@ every kink and every piece's stationary point; no shared code)."""
 
 from __future__ import annotations
 
-from unittest import mock
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import quanttheory as qt
-from quanttheory import _optimal
 from quanttheory._core.scheme import get_scheme
 from quanttheory._empirical import bound
 
 from . import brute_force as bf
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_d_engine():
-    """These tests are about the 1-D engine (quanttheory._empirical.bound):
-    send every size there (the batched engine takes rows up to
-    ROW_ENGINE_MAX samples otherwise; tests/empirical/test_batched.py)."""
-    with mock.patch.object(_optimal, "ROW_ENGINE_MAX", 0):
-        yield
+# these tests are about the 1-D engine (tests/empirical/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_d_engine")
 
 
 SCHEMES = ["paper", "midrise", "signed", "symmetric"]

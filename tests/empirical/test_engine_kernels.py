@@ -6,24 +6,15 @@ sequentially in sample order, as the compiled loop does."""
 
 from __future__ import annotations
 
-from unittest import mock
-
 import numpy as np
 import pytest
 
 import quanttheory as qt
-from quanttheory import _optimal
 from quanttheory._core.scheme import get_scheme
 from quanttheory._empirical import bound, kernels
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_d_engine():
-    """These tests are about the 1-D engine (quanttheory._empirical.bound):
-    send every size there (the batched engine takes rows up to
-    ROW_ENGINE_MAX samples otherwise; tests/empirical/test_batched.py)."""
-    with mock.patch.object(_optimal, "ROW_ENGINE_MAX", 0):
-        yield
+# these tests are about the 1-D engine (tests/empirical/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_d_engine")
 
 
 needs_numba = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba not installed")

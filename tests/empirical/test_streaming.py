@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -20,16 +19,9 @@ import pytest
 import quanttheory as qt
 import quanttheory._core.parallel as parallel
 import quanttheory._empirical.bound as bd
-from quanttheory import _optimal
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_d_engine():
-    """These tests are about the 1-D engine (quanttheory._empirical.bound):
-    send every size there (the batched engine takes rows up to
-    ROW_ENGINE_MAX samples otherwise; tests/empirical/test_batched.py)."""
-    with mock.patch.object(_optimal, "ROW_ENGINE_MAX", 0):
-        yield
+# these tests are about the 1-D engine (tests/empirical/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_d_engine")
 
 
 def _data(law: str, n: int, seed: int = 0) -> np.ndarray:
