@@ -96,6 +96,10 @@ _MODERATE = (2.0**-100, 2.0**100)
 #: Relative steps below this are evaluated at it (the limit of small steps).
 FINE = 2.0**-256
 
+#: The least relative floor of the steps of weighted data (see
+#: ``batched_curve``): ``x / step`` stays below 2**1000.
+_FLOOR_MIN = 2.0**-1000
+
 #: Relative steps from this on need the closed forms of one wide cell (a law
 #: whose tails reach beyond is refused there).
 COARSE = 2.0**64
@@ -398,7 +402,17 @@ def batched_curve(func: str, dist, d: np.ndarray, s: Scheme, order: int, side: i
     reach = np.maximum(np.abs(xs.min(axis=1)), np.abs(xs.max(axis=1)))
     with np.errstate(over="ignore", under="ignore"):
         u = np.ldexp(d, -e) if e else d
-    u = np.maximum(u, FINE * reach[:, None])
+    # the limit of small steps, FINE * reach, holds where every sample's
+    # weight is within a few powers of two of the others; with weights as
+    # far apart as 1e-220 the squared error of a sample near 0 at that
+    # floor would outweigh a far sample's whole share, so the floor shrinks
+    # by the smallest weight ratio (bounded, so that x / step stays finite)
+    floor = np.full(reach.shape, FINE)
+    if ws is not None:
+        with np.errstate(under="ignore"):
+            pos = np.where(ws > 0, ws, np.inf).min(axis=1) / ws.max(axis=1)
+            floor = np.maximum(FINE * pos, _FLOOR_MIN)
+    u = np.maximum(u, (floor * reach)[:, None])
     # a step beyond float64 in scaled coordinates is as good as the largest
     u = np.minimum(u, _FMAX / max(abs(s.top), abs(s.bottom), 1.0))
     return empirical_batched.batched_values(xs, ws, u, s, order, side), c

@@ -156,3 +156,19 @@ def test_weighted_batch_equals_weighted_rows():
     np.testing.assert_allclose(
         e.mean, [np.average(x[i], weights=w[i]) for i in range(4)], rtol=1e-13
     )
+
+
+def test_weights_far_apart_keep_the_far_sample_share():
+    # x = [0, 1], w = [1, 3.45e-221], 1-bit midrise (levels +-d/2): by hand,
+    # D(d) = ((d/2)^2 + w (1 - d/2)^2) / (1 + w), evaluated exactly with
+    # Fractions; at d = 6.9e-221 the far sample's share w (1 - d/2)^2 = 3.45e-221
+    # dominates. The small-step floor once evaluated it at 2**-256 instead
+    # (1.9e-155, 1e66 times too large).
+    w = 3.45e-221
+    e = qt.Empirical(np.array([0.0, 1.0]), weights=np.array([1.0, w]))
+    for d in (6.9e-221, 1e-250, 1e-100):
+        fd, fw = Fraction(d), Fraction(w)
+        want = ((fd / 2) ** 2 + fw * (1 - fd / 2) ** 2) / (1 + fw)
+        got = qt.mse(e, d, 1, scheme="midrise")
+        # one rounding of each product and sum: a few ulps of the result
+        assert abs(Fraction(float(got)) - want) <= 8 * 2.0**-52 * want, (d, got)
