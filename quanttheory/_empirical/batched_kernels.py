@@ -229,6 +229,17 @@ if _nb is not None:  # pragma: no branch
             v = np.inf
         return st, v, e
 
+    @_nb.njit(cache=True, nogil=True, inline="always")
+    def _nb_most(lo_w, hi_w):  # pragma: no cover
+        # the most pieces of any row: one plus its kinks
+        most = 1
+        for r in range(lo_w.shape[0]):
+            m = 1
+            for j in range(lo_w.shape[1]):
+                m += max(hi_w[r, j] - lo_w[r, j], 0)
+            most = max(most, m)
+        return most
+
     @_nb.njit(cache=True, nogil=True)
     def _nb_sweep_scan(
         xs, ws, weighted, t, da, db, lo_w, hi_w, a, b, a0, b0, c, w, f, cand, vals, errs
@@ -240,12 +251,7 @@ if _nb is not None:  # pragma: no branch
         hk = np.empty(nt)
         hp = np.empty(nt, dtype=np.int64)
         he = np.empty(nt, dtype=np.int64)
-        most = 1
-        for r in range(nb):
-            m = 1
-            for j in range(nt):
-                m += max(hi_w[r, j] - lo_w[r, j], 0)
-            most = max(most, m)
+        most = _nb_most(lo_w, hi_w)
         kv = np.empty(most)
         ki = np.empty(most, dtype=np.int64)
         pa = np.empty(most)
@@ -331,12 +337,7 @@ if _nb is not None:  # pragma: no branch
         hk = np.empty(nt)
         hj = np.empty(nt, dtype=np.int64)
         hp = np.empty(nt, dtype=np.int64)
-        most = 1
-        for r in range(nb):
-            m = 1
-            for j in range(nt):
-                m += max(hi_w[r, j] - lo_w[r, j], 0)
-            most = max(most, m)
+        most = _nb_most(lo_w, hi_w)
         bs = np.empty(most)
         bv = np.empty(most)
         be = np.empty(most)

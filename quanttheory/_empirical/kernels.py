@@ -77,14 +77,18 @@ def _np_gather(x, bits, w, shift, kfloor, half, mark):
 
 if _nb is not None:  # pragma: no branch
     # one (bins, 3) accumulator: a bin's three sums share a cache line
+    @_nb.njit(cache=True, nogil=True, inline="always")
+    def _nb_bin(b, am, shift, kfloor, half):  # pragma: no cover
+        # the bin of one sample from its float bits, as bin_index
+        k = np.intp((b & am) >> shift) - kfloor
+        if k < 0:
+            k = 0
+        return half - 1 - k if b < 0 else half + k
+
     @_nb.njit(cache=True, nogil=True)
     def _nb_hist(x, bits, am, shift, kfloor, half, mid, acc):  # pragma: no cover
         for i in range(x.size):
-            b = bits[i]
-            k = np.intp((b & am) >> shift) - kfloor
-            if k < 0:
-                k = 0
-            j = half - 1 - k if b < 0 else half + k
+            j = _nb_bin(bits[i], am, shift, kfloor, half)
             d = np.float64(x[i]) - mid[j]
             acc[j, 0] += 1.0
             acc[j, 1] += d
@@ -93,11 +97,7 @@ if _nb is not None:  # pragma: no branch
     @_nb.njit(cache=True, nogil=True)
     def _nb_hist_w(x, bits, am, w, shift, kfloor, half, mid, acc):  # pragma: no cover
         for i in range(x.size):
-            b = bits[i]
-            k = np.intp((b & am) >> shift) - kfloor
-            if k < 0:
-                k = 0
-            j = half - 1 - k if b < 0 else half + k
+            j = _nb_bin(bits[i], am, shift, kfloor, half)
             d = np.float64(x[i]) - mid[j]
             wd = w[i] * d
             acc[j, 0] += w[i]
@@ -108,11 +108,7 @@ if _nb is not None:  # pragma: no branch
     def _nb_count(bits, am, shift, kfloor, half, mark):  # pragma: no cover
         m = 0
         for i in range(bits.size):
-            b = bits[i]
-            k = np.intp((b & am) >> shift) - kfloor
-            if k < 0:
-                k = 0
-            j = half - 1 - k if b < 0 else half + k
+            j = _nb_bin(bits[i], am, shift, kfloor, half)
             if mark[j]:
                 m += 1
         return m
@@ -121,11 +117,7 @@ if _nb is not None:  # pragma: no branch
     def _nb_gather(x, bits, am, shift, kfloor, half, mark, out):  # pragma: no cover
         m = 0
         for i in range(x.size):
-            b = bits[i]
-            k = np.intp((b & am) >> shift) - kfloor
-            if k < 0:
-                k = 0
-            j = half - 1 - k if b < 0 else half + k
+            j = _nb_bin(bits[i], am, shift, kfloor, half)
             if mark[j]:
                 out[m] = i
                 m += 1
