@@ -421,21 +421,33 @@ def batched_curve(func: str, dist, d: np.ndarray, s: Scheme, order: int, side: i
 def _batched_result(func, dist, step, d, bits_s, model, order, side):
     _batch_model(func, model)
     vals, c = batched_curve(func, dist, d, bits_s, order, side)
-    out = []
     shape = dist.batch_shape if dist._rows is not None else np.shape(step)
+    return _checked(func, vals, c, d, order, shape)
+
+
+def _checked(func: str, vals, c, d: np.ndarray, order: int, shape) -> list:
+    """The unit values ``vals`` at the steps ``d`` in the caller's
+    coordinates (scale ``c``, a float or an array like ``d``), reshaped to
+    ``shape``: None where not computed, or where beyond float64's range but
+    not asked for (``i < order``); a value asked for beyond it raises."""
+    cc = np.broadcast_to(c, d.shape)
+    out = []
     for i, v in enumerate(vals):
+        if v is None:
+            out.append(None)
+            continue
         check_no_nan(func, "the result", v)
         r = _back(v, c, i)
         bad = ~np.isfinite(r)
         if i == 0:
             bad |= (r < _FMIN) & (v > 0)
         if bad.any() and i < order:
-            out.append(None)
+            out.append(None)  # not asked for: no reason to refuse the call
             continue
         if bad.any():
             j = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
             what = ("the MSE", "D'")[i]
-            _range_error(func, what, d[j], v[j], c, 2 - i)
+            _range_error(func, what, d[j], v[j], cc[j], 2 - i)
         out.append(r.reshape(shape))
     return out
 
@@ -457,26 +469,7 @@ def evaluate(func: str, dist, step, bits, scheme, model, order: int, side: int =
     d = check_positive_array(func, "step", step)
     flat = d.ravel()
     vals, c = scaled_curve(dist, flat, s, model, order, side, func)
-    out = []
-    for i, v in enumerate(vals):
-        if v is None:
-            out.append(None)
-            continue
-        check_no_nan(func, "the result", v)
-        r = _back(v, c, i)
-        bad = ~np.isfinite(r)
-        if i == 0:
-            bad |= (r < _FMIN) & (v > 0)
-        if bad.any() and i < order:
-            out.append(None)  # not asked for: no reason to refuse the call
-            continue
-        if bad.any():
-            j = int(np.flatnonzero(bad)[0])
-            what = ("the MSE", "D'")[i]
-            power = 2 - i
-            _range_error(func, what, flat[j], v[j], c[j], power)
-        out.append(r.reshape(d.shape))
-    return out
+    return _checked(func, vals, c, flat, order, d.shape)
 
 
 def _range_error(func: str, what: str, step, v, c, power: int):

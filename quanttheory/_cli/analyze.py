@@ -37,11 +37,15 @@ FORMATS = ("table", "csv", "json", "md")
 DEFAULT_SCHEME = inspect.signature(analyze).parameters["scheme"].default
 
 
-def _bits(text: str) -> int:
+def _int(text: str) -> int:
     try:
-        b = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _bits(text: str) -> int:
+    b = _int(text)
     # the tensors are samples: the empirical engine's limit, the same as
     # optimal_step's for Empirical (one limit for the function and the command)
     if not 1 <= b <= EMPIRICAL_MAX_BITS:
@@ -62,10 +66,7 @@ def _eps(text: str) -> float:
 
 
 def _group_size(text: str) -> int:
-    try:
-        g = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    g = _int(text)
     if g < 1:
         raise argparse.ArgumentTypeError(f"{g} is not a positive integer")
     return g

@@ -17,11 +17,7 @@ from .._core.scheme import Scheme
 from .bound import optimum_from_samples
 from .sorted import sorted_optimal
 
-__all__ = ["HANDLES_WEIGHTS", "empirical_optimal"]
-
-#: The 1-D engine reads ``dist._weights`` (the weighted exact optimum), so
-#: :func:`quanttheory.optimal_step` need not route weighted data elsewhere.
-HANDLES_WEIGHTS = True
+__all__ = ["empirical_optimal"]
 
 
 def _flat(dist, s: Scheme, weights) -> bool:

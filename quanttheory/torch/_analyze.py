@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import functools
-import inspect
 import math
 import numbers
 import os
@@ -341,38 +340,19 @@ def _nan() -> float:
 
 
 def batched_engine() -> bool:
-    """Whether per-channel and per-group rows go through the batched engine.
-
-    ``BATCHED`` if set, else whether the core engine takes batched empirical
-    laws: ``Empirical(x, axis=0)`` (one law per row) with ``optimal_step``
-    and ``mse`` returning arrays of its ``batch_shape`` (checked once, on a
-    2 x 4 matrix). The rows then go to it in blocks; otherwise one row at a
-    time. Both give the same floats (a batched law gives the per-slice
-    results bit for bit, which the tests check on the path taken).
+    """Whether per-channel and per-group rows go through the batched engine
+    (:data:`BATCHED`): in blocks of rows through ``Empirical(x, axis=0)``,
+    or else one row at a time. Both give the same floats (a batched law
+    gives the per-slice results bit for bit; the tests run both paths).
     """
-    return _probe_batched() if BATCHED is None else bool(BATCHED)
+    return bool(BATCHED)
 
 
-@functools.cache
-def _probe_batched() -> bool:
-    if "axis" not in inspect.signature(Empirical).parameters:
-        return False
-    probe = np.array([[1.0, -0.5, 0.25, 2.0], [0.5, 1.0, -1.0, 0.0]])
-    try:
-        emp = Empirical(probe, axis=0)
-        d = engine_optimal_step(emp, 2)
-        m = mse(emp, d, 2)
-    except (InvalidArgument, TypeError, ValueError):  # not (yet) batched
-        return False
-    return np.shape(d) == (2,) and np.shape(m) == (2,)
-
-
-#: None (default): use the batched engine where it exists
-#: (:func:`batched_engine`); True or False to force the choice (the tests
-#: run both). Both give the same floats: the core takes every row of up to
+#: True (default): the rows go to the batched engine; False: one row at a
+#: time (the tests run both). The core takes every row of up to
 #: ``quanttheory._optimal.ROW_ENGINE_MAX`` samples by the batched engine,
 #: alone or in a batch, and longer rows one by one by the 1-D engine.
-BATCHED: bool | None = None
+BATCHED: bool = True
 
 #: Rows per call of the batched engine (and per progress report).
 _BLOCK_ROWS = 4096

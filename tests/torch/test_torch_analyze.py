@@ -429,8 +429,6 @@ def engine(request, monkeypatch):
     """Per-channel rows one at a time, or through the batched engine."""
     from quanttheory.torch import _analyze
 
-    if request.param == "batched" and not _analyze._probe_batched():
-        pytest.skip("the engine takes no batched Empirical yet")
     monkeypatch.setattr(_analyze, "BATCHED", request.param == "batched")
     return request.param
 
